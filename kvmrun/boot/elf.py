@@ -1,0 +1,123 @@
+"""ELF32 (EM_386) and ELF64 (EM_X86_64) executables, parsed with pyelftools' structs.
+
+Every size and offset is checked against the file before pyelftools reads it, so a corrupt image gives
+one precise LoaderError; section headers are never read (loading needs only program headers).
+"""
+from typing import List
+
+from ..errors import LoaderError
+from .cpu_modes import Mode
+from .plan import LoadPlan, LoadSegment
+
+ELF_MAGIC = b"\x7fELF"
+ELFCLASS32, ELFCLASS64 = 1, 2
+ELFDATA2LSB = 1
+EV_CURRENT = 1
+ET_EXEC = 2
+EM_386, EM_X86_64 = 3, 62
+PT_LOAD = 1
+PN_XNUM = 0xFFFF
+_ADDRESS_LIMIT = 1 << 64
+
+# class -> (name, header size, program header size, machine, mode)
+_CLASSES = {
+    ELFCLASS32: ("ELF32", 52, 32, EM_386, Mode.PROTECTED),
+    ELFCLASS64: ("ELF64", 64, 56, EM_X86_64, Mode.LONG),
+}
+
+_MACHINE_NAMES = {0: "none", 2: "SPARC", 3: "i386", 8: "MIPS", 20: "PowerPC", 21: "PowerPC64",
+                  22: "S390", 40: "ARM", 50: "IA-64", 62: "x86-64", 183: "AArch64", 243: "RISC-V",
+                  258: "LoongArch"}
+
+
+def is_elf(image: bytes) -> bool:
+    return image[:4] == ELF_MAGIC
+
+
+def _structs(elfclass: int):
+    from elftools.elf.structs import ELFStructs   # imported only when an ELF is booted
+    structs = ELFStructs(little_endian=True, elfclass=32 if elfclass == ELFCLASS32 else 64)
+    structs.create_basic_structs()
+    # Program headers' p_type decoding depends on the machine; kvmrun only reads x86 ones.
+    structs.create_advanced_structs("ET_EXEC", "EM_X86_64" if elfclass == ELFCLASS64 else "EM_386",
+                                    "ELFOSABI_SYSV")
+    return structs
+
+
+def plan_elf(image: bytes) -> LoadPlan:
+    size = len(image)
+    if size < 16:
+        raise LoaderError(f"truncated ELF: {size} bytes, too short for e_ident")
+    elfclass, data_encoding, version = image[4], image[5], image[6]
+    if elfclass not in _CLASSES:
+        raise LoaderError(f"malformed ELF: unknown class {elfclass} in e_ident (1 is ELF32, 2 is ELF64)")
+    kind, ehsize, phentsize, machine, mode = _CLASSES[elfclass]
+    if data_encoding != ELFDATA2LSB:
+        raise LoaderError(f"{kind} is not little-endian (EI_DATA={data_encoding}): not an x86 image")
+    if version != EV_CURRENT:
+        raise LoaderError(f"malformed {kind}: EI_VERSION is {version}, expected 1")
+    if size < ehsize:
+        raise LoaderError(f"truncated {kind}: {size} bytes, the ELF header alone needs {ehsize}")
+
+    structs = _structs(elfclass)
+    ehdr = structs.Elf_Ehdr.parse(image[:ehsize])
+    e_machine = _raw_machine(image)
+    if e_machine != machine:
+        name = _MACHINE_NAMES.get(e_machine, "unknown")
+        raise LoaderError(f"{kind} for another machine: e_machine is {e_machine} ({name}); "
+                          f"kvmrun boots {_MACHINE_NAMES[machine]} {kind} images")
+    if ehdr.e_type != "ET_EXEC":
+        raise LoaderError(f"{kind} is {ehdr.e_type}, not an executable (ET_EXEC): link it with a fixed "
+                          "load address")
+    if ehdr.e_phentsize != phentsize:
+        raise LoaderError(f"malformed {kind}: e_phentsize is {ehdr.e_phentsize}, expected {phentsize}")
+    phnum, phoff = ehdr.e_phnum, ehdr.e_phoff
+    if phnum == 0:
+        raise LoaderError(f"{kind} has no program headers (e_phnum is 0): nothing to load")
+    if phnum == PN_XNUM:
+        raise LoaderError(f"{kind} uses extended program header numbering (PN_XNUM): not supported")
+    if phoff + phnum * phentsize > size:
+        raise LoaderError(f"truncated {kind}: program headers at offset 0x{phoff:x} ({phnum} x {phentsize} "
+                          f"bytes) extend beyond the end of the file ({size} bytes)")
+
+    segments: List[LoadSegment] = []
+    entry = ehdr.e_entry
+    physical_entry = None
+    for index in range(phnum):
+        start = phoff + index * phentsize
+        ph = structs.Elf_Phdr.parse(image[start:start + phentsize])
+        if ph.p_type != "PT_LOAD" or ph.p_memsz == 0:
+            continue
+        name = f"segment {index} (PT_LOAD)"
+        if ph.p_filesz > ph.p_memsz:
+            raise LoaderError(f"malformed {kind}: {name} has p_filesz 0x{ph.p_filesz:x} larger than "
+                              f"p_memsz 0x{ph.p_memsz:x}")
+        if ph.p_offset + ph.p_filesz > size:
+            raise LoaderError(f"truncated {kind}: {name} data (offset 0x{ph.p_offset:x}, 0x{ph.p_filesz:x} "
+                              f"bytes) extends beyond the end of the file ({size} bytes)")
+        if ph.p_paddr + ph.p_memsz > _ADDRESS_LIMIT or ph.p_vaddr + ph.p_memsz > _ADDRESS_LIMIT:
+            raise LoaderError(f"malformed {kind}: {name} address 0x{ph.p_paddr:x} + size 0x{ph.p_memsz:x} "
+                              "overflows the address space")
+        segments.append(LoadSegment(addr=ph.p_paddr, data=image[ph.p_offset:ph.p_offset + ph.p_filesz],
+                                    memsz=ph.p_memsz, name=name))
+        if physical_entry is None and ph.p_vaddr <= entry < ph.p_vaddr + ph.p_memsz:
+            physical_entry = entry - ph.p_vaddr + ph.p_paddr
+    if not segments:
+        raise LoaderError(f"{kind} has no loadable segment (PT_LOAD with p_memsz > 0)")
+    _refuse_overlaps(kind, segments)
+    return LoadPlan(kind=kind, default_mode=mode,
+                    entry=entry if physical_entry is None else physical_entry,
+                    segments=tuple(segments))
+
+
+def _raw_machine(image: bytes) -> int:
+    # e_machine is at offset 18 in both classes; read as a number so unknown machines can be named.
+    return int.from_bytes(image[18:20], "little")
+
+
+def _refuse_overlaps(kind: str, segments: List[LoadSegment]) -> None:
+    ordered = sorted(segments, key=lambda s: s.addr)
+    for before, after in zip(ordered, ordered[1:]):
+        if after.addr < before.end:
+            raise LoaderError(f"malformed {kind}: {before.name} (0x{before.addr:x}-0x{before.end:x}) and "
+                              f"{after.name} (0x{after.addr:x}-0x{after.end:x}) overlap in physical memory")

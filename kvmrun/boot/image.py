@@ -1,0 +1,44 @@
+"""Reading an image file and choosing its loader."""
+import os
+import stat
+from typing import Optional
+
+from ..errors import LoaderError
+from .cpu_modes import Mode
+from .elf import is_elf, plan_elf
+from .plan import LoadPlan
+from .raw import plan_raw
+
+
+def read_image(path: str, max_size: int) -> bytes:
+    """The file's bytes; refuses what is not a regular file or cannot be in RAM anyway."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise LoaderError(f"{path}: no such file") from None
+    except OSError as err:
+        raise LoaderError(f"{path}: {err.strerror}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise LoaderError(f"{path}: is a directory, not an image")
+    if not stat.S_ISREG(info.st_mode):
+        raise LoaderError(f"{path}: not a regular file")
+    if info.st_size == 0:
+        raise LoaderError(f"{path}: the image is empty")
+    if info.st_size > max_size:
+        raise LoaderError(f"{path}: the image ({info.st_size} bytes) is larger than guest RAM "
+                          f"({max_size} bytes); give more with --memory")
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as err:
+        raise LoaderError(f"{path}: {err.strerror}") from None
+
+
+def plan_image(image: bytes, mode: Optional[Mode], load_addr: Optional[int],
+               entry: Optional[int]) -> LoadPlan:
+    """ELF images by their magic, anything else as raw (long mode unless told otherwise)."""
+    if is_elf(image):
+        if load_addr is not None or entry is not None:
+            raise LoaderError("--load-addr and --entry apply to raw images; an ELF image gives its own")
+        return plan_elf(image)
+    return plan_raw(image, mode or Mode.LONG, load_addr, entry)

@@ -1,0 +1,23 @@
+"""Raw binary images: the whole file at one address, started at one entry."""
+from typing import Optional
+
+from .. import layout
+from ..errors import LoaderError
+from .cpu_modes import Mode
+from .plan import LoadPlan, LoadSegment
+
+
+def default_load_addr(mode: Mode) -> int:
+    return layout.REAL_MODE_LOAD_ADDR if mode is Mode.REAL else layout.DEFAULT_LOAD_ADDR
+
+
+def plan_raw(image: bytes, mode: Mode, load_addr: Optional[int] = None,
+             entry: Optional[int] = None) -> LoadPlan:
+    if not image:
+        raise LoaderError("the image is empty")
+    addr = default_load_addr(mode) if load_addr is None else load_addr
+    start = addr if entry is None else entry
+    if mode is Mode.REAL and start >= layout.REAL_MODE_LIMIT:
+        raise LoaderError(f"real-mode entry 0x{start:x} must lie below 1 MiB")
+    segment = LoadSegment(addr=addr, data=image, memsz=len(image), name="the image")
+    return LoadPlan(kind="raw", default_mode=mode, entry=start, segments=(segment,))

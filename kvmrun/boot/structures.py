@@ -1,0 +1,52 @@
+"""Where kvmrun's own boot structures go for a given mode and RAM size, and writing them."""
+from dataclasses import dataclass
+from typing import List, Tuple
+
+from .. import layout, paging
+from ..errors import ConfigError
+from ..memory import GuestMemory
+from .cpu_modes import GDT_LIMIT, Mode, stack_tops, write_descriptor_tables
+from .plan import Reserved
+
+
+@dataclass(frozen=True)
+class BootStructures:
+    reserved: Tuple[Reserved, ...]
+    stack_tops: Tuple[int, ...]   # per vCPU; empty in real mode (SP is fixed there)
+
+
+def stack_region_top(mode: Mode, mem: GuestMemory) -> int:
+    """Stacks sit at the top of the RAM the mode can address: below 4 GiB without paging."""
+    return mem.top if mode is Mode.LONG else mem.regions[0].end
+
+
+def plan_boot_structures(mode: Mode, mem: GuestMemory, cpus: int, one_gib_pages: bool) -> BootStructures:
+    if mode is Mode.REAL:
+        return BootStructures(reserved=(), stack_tops=())
+    reserved: List[Reserved] = [
+        Reserved(layout.GDT_ADDR, layout.GDT_ADDR + GDT_LIMIT + 1, "GDT"),
+        Reserved(layout.TSS_ADDR, layout.TSS_ADDR + layout.TSS_SIZE, "TSS"),
+    ]
+    if mode is Mode.LONG:
+        span = paging.mapped_span(mem.top)
+        end = layout.PAGE_TABLES_ADDR + paging.table_pages(span, one_gib_pages) * layout.PAGE_SIZE
+        reserved.append(Reserved(layout.PAGE_TABLES_ADDR, end, "page tables"))
+    top = stack_region_top(mode, mem)
+    bottom = top - cpus * layout.STACK_SIZE
+    floor = max(r.end for r in reserved)
+    region_start = mem.regions[-1].guest_addr if mode is Mode.LONG else 0
+    if bottom < max(floor, region_start):
+        raise ConfigError(f"{cpus} vCPU stacks of 64 KiB do not fit in {mem.size} bytes of RAM; "
+                          "give more with --memory")
+    reserved.append(Reserved(bottom, top, f"vCPU stack{'s' if cpus > 1 else ''}"))
+    return BootStructures(reserved=tuple(reserved), stack_tops=tuple(stack_tops(top, cpus)))
+
+
+def write_boot_structures(mode: Mode, mem: GuestMemory, one_gib_pages: bool) -> int:
+    """Write GDT, TSS and (long mode) page tables; returns CR3 (0 without paging)."""
+    if mode is Mode.REAL:
+        return 0
+    write_descriptor_tables(mem)
+    if mode is Mode.LONG:
+        return paging.build_identity_map(mem, layout.PAGE_TABLES_ADDR, mem.top, one_gib_pages).cr3
+    return 0

@@ -1,0 +1,1 @@
+"""Emulated devices: pure state machines driven through the IoBus, testable without a VM."""

@@ -1,0 +1,17 @@
+"""The exit port (0xF4, as QEMU's isa-debug-exit): a write stops the machine with a status."""
+from typing import Callable
+
+from .bus import all_ones
+
+EXIT_PORT = 0xF4
+
+
+class ExitPort:
+    def __init__(self, on_exit: Callable[[int], None]):
+        self._on_exit = on_exit
+
+    def read(self, port: int, size: int) -> int:
+        return all_ones(size)
+
+    def write(self, port: int, size: int, value: int) -> None:
+        self._on_exit(value & 0xFF)

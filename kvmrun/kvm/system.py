@@ -1,0 +1,84 @@
+"""Kvm: the /dev/kvm file descriptor and the questions asked of it."""
+import errno
+import os
+from typing import Optional
+
+from ..errors import KvmError, KvmUnavailable
+from . import abi
+from ._call import ioctl
+from .ioctl import Ioctl
+
+KVM_DEVICE = "/dev/kvm"
+
+_CPUID_MAX_ENTRIES = 256
+
+
+class Kvm:
+    def __init__(self, path: str = KVM_DEVICE):
+        try:
+            self.fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise KvmUnavailable(
+                f"{path} does not exist: this host has no KVM. Load the module (modprobe kvm_intel or "
+                "kvm_amd) or, in a VM, enable nested virtualisation.", errno.ENOENT) from None
+        except PermissionError:
+            raise KvmUnavailable(
+                f"no permission to open {path}: add yourself to its group "
+                f"(sudo usermod -aG kvm $USER, then log in again) or run as root.", errno.EACCES) from None
+        except OSError as err:
+            raise KvmUnavailable(f"cannot open {path}: {os.strerror(err.errno)}", err.errno) from None
+        try:
+            version = ioctl(self.fd, Ioctl.KVM_GET_API_VERSION)
+        except KvmError as err:
+            self.close()
+            raise KvmUnavailable(f"{path} does not answer KVM_GET_API_VERSION: {err}") from None
+        if version != abi.KVM_API_VERSION:
+            self.close()
+            raise KvmUnavailable(
+                f"{path} speaks KVM API version {version}; kvmrun needs {abi.KVM_API_VERSION}")
+        self.api_version = version
+        self._cpuid = None
+
+    def check_extension(self, cap: abi.Cap) -> int:
+        return ioctl(self.fd, Ioctl.KVM_CHECK_EXTENSION, int(cap))
+
+    def vcpu_mmap_size(self) -> int:
+        return ioctl(self.fd, Ioctl.KVM_GET_VCPU_MMAP_SIZE)
+
+    def max_vcpus(self) -> int:
+        # api.rst: KVM_CAP_MAX_VCPUS, falling back to KVM_CAP_NR_VCPUS, falling back to 4.
+        return (self.check_extension(abi.Cap.KVM_CAP_MAX_VCPUS)
+                or self.check_extension(abi.Cap.KVM_CAP_NR_VCPUS) or 4)
+
+    def supported_cpuid(self):
+        """KVM_GET_SUPPORTED_CPUID, fetched once: a list of kvm_cpuid_entry2 copies."""
+        if self._cpuid is None:
+            buf = abi.cpuid_buffer(_CPUID_MAX_ENTRIES)
+            ioctl(self.fd, Ioctl.KVM_GET_SUPPORTED_CPUID, buf)
+            self._cpuid = [abi.kvm_cpuid_entry2.from_buffer_copy(e) for e in buf.entries[:buf.nent]]
+        return self._cpuid
+
+    def offers_1g_pages(self) -> bool:
+        """CPUID 0x80000001 EDX bit 26 (Page1GB) as KVM passes it to guests."""
+        for entry in self.supported_cpuid():
+            if entry.function == 0x80000001:
+                return bool(entry.edx & (1 << 26))
+        return False
+
+    def create_vm(self) -> int:
+        return ioctl(self.fd, Ioctl.KVM_CREATE_VM, 0)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def open_kvm(path: Optional[str] = None) -> Kvm:
+    return Kvm(path or os.environ.get("KVMRUN_KVM_DEVICE", KVM_DEVICE))

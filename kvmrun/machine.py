@@ -1,0 +1,334 @@
+"""The machine: guest RAM, vCPU threads, devices, and the run loop that ties them together.
+
+`boot(config, output, input)` is the single path from a BootConfig to an Outcome; the CLI (and later
+the Python API) only choose where the serial line goes and how the Outcome is shown.
+"""
+import contextlib
+import signal
+import threading
+from dataclasses import dataclass
+from typing import List, Optional
+
+from . import layout
+from .boot.cpu_modes import EntryState, Mode, entry_regs, long_mode_sregs, protected_mode_sregs, real_mode_sregs
+from .boot.cpuid import cpuid_for_vcpu
+from .boot.image import plan_image, read_image
+from .boot.plan import LoadPlan, apply_plan, check_plan
+from .boot.structures import plan_boot_structures, write_boot_structures
+from .devices import exit_port, i8042, serial
+from .devices.bus import IgnoredPort, IoBus, UnhandledAccess
+from .diagnostics import CODE_BYTES, GENERAL_REGISTERS, SEGMENT_REGISTERS, FaultReport, SegmentState, \
+    entry_failure_name, exit_reason_name, internal_suberror_name
+from .errors import ConfigError, GuestMemoryError, LoaderError
+from .kvm import abi, exits
+from .kvm.abi import Cap, KvmExit
+from .kvm.system import open_kvm
+from .kvm.vcpu import Vcpu
+from .kvm.vm import Vm
+from .memory import GuestMemory
+from .outcome import Outcome
+
+POST_PORT = 0x80
+KICK_SIGNAL = signal.SIGUSR1      # interrupts a vCPU thread's KVM_RUN; its handler does nothing
+JOIN_GRACE_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class BootConfig:
+    image: str
+    memory: int = layout.DEFAULT_MEMORY
+    cpus: int = 1
+    mode: Optional[Mode] = None
+    load_addr: Optional[int] = None
+    entry: Optional[int] = None
+    timeout: Optional[float] = None
+    strict_io: bool = False
+
+    def validate(self) -> None:
+        if not layout.MIN_MEMORY <= self.memory <= layout.MAX_MEMORY:
+            raise ConfigError(f"--memory must be between 1M and {layout.MAX_MEMORY >> 30}G, "
+                              f"not {self.memory} bytes")
+        if self.memory % layout.PAGE_SIZE:
+            raise ConfigError(f"--memory must be a multiple of 4K, not {self.memory} bytes")
+        if self.cpus < 1:
+            raise ConfigError(f"--cpus must be at least 1, not {self.cpus}")
+        if self.timeout is not None and not self.timeout > 0:
+            raise ConfigError(f"--timeout must be a positive number of seconds, not {self.timeout}")
+        for name, value in (("--load-addr", self.load_addr), ("--entry", self.entry)):
+            if value is not None and value < 0:
+                raise ConfigError(f"{name} must not be negative")
+
+
+def prepare_image(config: BootConfig) -> "tuple[LoadPlan, Mode]":
+    """Read and plan the image, before KVM is touched: bad images are status 2 even without KVM."""
+    config.validate()
+    image = read_image(config.image, config.memory)
+    try:
+        plan = plan_image(image, config.mode, config.load_addr, config.entry)
+    except LoaderError as err:
+        raise LoaderError(f"{config.image}: {err}") from None
+    mode = config.mode or plan.default_mode
+    if mode is Mode.REAL and config.cpus > 1:
+        raise ConfigError(f"--cpus {config.cpus}: real mode runs one vCPU; use protected or long mode for SMP")
+    return plan, mode
+
+
+def boot(config: BootConfig, output, serial_input=None, handle_signals: bool = False) -> Outcome:
+    plan, mode = prepare_image(config)
+    with contextlib.ExitStack() as stack:
+        kvm = stack.enter_context(open_kvm())
+        max_vcpus = kvm.max_vcpus()
+        if config.cpus > max_vcpus:
+            raise ConfigError(f"--cpus {config.cpus}: this host's KVM allows at most {max_vcpus} vCPUs")
+        mem = stack.enter_context(GuestMemory(config.memory))
+        one_gib = kvm.offers_1g_pages()
+        structures = plan_boot_structures(mode, mem, config.cpus, one_gib)
+        try:
+            check_plan(plan, mem, structures.reserved, mode)
+        except LoaderError as err:
+            raise LoaderError(f"{config.image}: {err}") from None
+        cr3 = write_boot_structures(mode, mem, one_gib)
+        loaded = apply_plan(plan, mem, mode)
+
+        vm = stack.enter_context(Vm(kvm))
+        if kvm.check_extension(Cap.KVM_CAP_SET_TSS_ADDR):
+            vm.set_tss_addr(layout.KVM_TSS_ADDR)
+        host_base = mem.host_address()
+        for region in mem.regions:
+            vm.add_memory(region.guest_addr, region.size, host_base + region.host_offset)
+
+        cpuid = kvm.supported_cpuid()
+        vcpus: List[Vcpu] = []
+        for index in range(config.cpus):
+            vcpu = vm.create_vcpu(index)
+            stack.callback(vcpu.close)
+            vcpus.append(vcpu)
+            vcpu.set_cpuid(cpuid_for_vcpu(cpuid, index))
+            sregs = vcpu.get_sregs()
+            if mode is Mode.REAL:
+                real_mode_sregs(sregs, loaded.entry)
+            elif mode is Mode.PROTECTED:
+                protected_mode_sregs(sregs)
+            else:
+                long_mode_sregs(sregs, cr3)
+            vcpu.set_sregs(sregs)
+            state = EntryState(entry=loaded.entry, vcpu_index=index, vcpu_count=config.cpus,
+                               ram_kib=config.memory >> 10,
+                               stack_top=structures.stack_tops[index] if structures.stack_tops else 0)
+            vcpu.set_regs(entry_regs(mode, state))
+
+        machine = Machine(vcpus, mem, output, serial_input, strict_io=config.strict_io)
+        try:
+            return machine.run(config.timeout, handle_signals)
+        finally:
+            output.flush()
+
+
+class Machine:
+    """Runs configured vCPUs, one host thread each, until the first of them ends the run."""
+
+    def __init__(self, vcpus: List[Vcpu], mem: GuestMemory, output, serial_input, strict_io: bool):
+        self.vcpus = vcpus
+        self.mem = mem
+        self.output = output
+        self.bus = IoBus(strict=strict_io)
+        self.uart = serial.Serial16550(output.put, serial_input)
+        self.bus.register(serial.COM1_BASE, serial.PORT_COUNT, self.uart)
+        self.bus.register(exit_port.EXIT_PORT, 1, exit_port.ExitPort(self._on_exit_port))
+        self.bus.register(POST_PORT, 1, IgnoredPort())
+        keyboard = i8042.I8042(self._on_reset)
+        self.bus.register(i8042.DATA_PORT, 1, keyboard)
+        self.bus.register(i8042.COMMAND_PORT, 1, keyboard)
+
+        self._io_lock = threading.Lock()       # device state is touched by one vCPU at a time
+        self._state_lock = threading.RLock()   # RLock: a signal handler may run inside it
+        self._done = threading.Event()
+        self._outcome: Optional[Outcome] = None
+        self._stopping = False
+        self._halted = 0
+        self._running: List[bool] = [False] * len(vcpus)
+        self._threads: List[threading.Thread] = []
+        self._errors: List[BaseException] = []
+        self.can_kick = True                   # False where no handler for KICK_SIGNAL could be set
+
+    # --- ending the run ----------------------------------------------------------------------------
+
+    def finish(self, outcome: Outcome) -> None:
+        """The first call decides the outcome; every vCPU is then kicked out of KVM_RUN."""
+        with self._state_lock:
+            if self._outcome is None:
+                self._outcome = outcome
+            self._stopping = True
+            for vcpu in self.vcpus:
+                vcpu.request_stop()
+            current = threading.get_ident()
+            for index, thread in enumerate(self._threads):
+                # Only a thread still inside its loop has a valid pthread id to signal.
+                if self.can_kick and self._running[index] and thread.ident != current:
+                    signal.pthread_kill(thread.ident, KICK_SIGNAL)
+        self._done.set()
+
+    def _on_exit_port(self, value: int) -> None:
+        self.finish(Outcome.exit_port(value))
+
+    def _on_reset(self) -> None:
+        self.finish(Outcome.reset())
+
+    # --- running -----------------------------------------------------------------------------------
+
+    def run(self, timeout: Optional[float], handle_signals: bool) -> Outcome:
+        with _signal_handlers(self, handle_signals):
+            for index, vcpu in enumerate(self.vcpus):
+                thread = threading.Thread(target=self._vcpu_thread, args=(index, vcpu),
+                                          name=f"vcpu{index}", daemon=True)
+                self._threads.append(thread)
+            with self._state_lock:
+                for index, thread in enumerate(self._threads):
+                    self._running[index] = True
+                    thread.start()
+            if not self._done.wait(timeout):
+                self.finish(Outcome.timeout())
+            for thread in self._threads:
+                thread.join(JOIN_GRACE_SECONDS)
+        if self._errors:
+            raise self._errors[0]
+        assert self._outcome is not None
+        return self._outcome
+
+    def _vcpu_thread(self, index: int, vcpu: Vcpu) -> None:
+        # SIGINT/SIGTERM belong to the main thread; only the kick signal may interrupt KVM_RUN here.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        try:
+            outcome = self._run_vcpu(vcpu)
+        except BaseException as err:          # a kvmrun bug: stop the machine and re-raise in run()
+            self._errors.append(err)
+            outcome = Outcome.guest_fault(FaultReport(vcpu=index, exit="kvmrun error", summary=repr(err)))
+        with self._state_lock:
+            self._running[index] = False
+            if outcome is None:
+                self._halted += 1
+                if self._halted < len(self.vcpus):
+                    return
+                outcome = Outcome.halted()
+        self.finish(outcome)
+
+    def _run_vcpu(self, vcpu: Vcpu) -> Optional[Outcome]:
+        """The hot loop. Returns None when the vCPU halted, an Outcome when it ends the run."""
+        run, io, bus, io_lock = vcpu.run, vcpu.io, self.bus, self._io_lock
+        exit_io, exit_intr = KvmExit.KVM_EXIT_IO, KvmExit.KVM_EXIT_INTR
+        while not self._stopping:
+            reason = run()
+            if reason == exit_io:
+                size, count, port = io.size, io.count, io.port
+                if size not in (1, 2, 4) or count == 0:
+                    return self._fault(vcpu, reason, f"KVM reported port IO of {count} x {size} bytes")
+                try:
+                    if io.direction == abi.KVM_EXIT_IO_OUT:
+                        data = vcpu.io_out_data(size * count)
+                        if data is None:
+                            return self._fault(vcpu, reason, "KVM's IO data block lies outside kvm_run")
+                        with io_lock:
+                            bus.write_block(port, size, data)
+                    else:
+                        with io_lock:
+                            data = bus.read_block(port, size, count)
+                        if not vcpu.io_in_complete(data):
+                            return self._fault(vcpu, reason, "KVM's IO data block lies outside kvm_run")
+                except UnhandledAccess as err:
+                    return self._fault(vcpu, reason, f"--strict-io: {err}")
+                continue
+            if reason == exit_intr:
+                continue
+            if reason == KvmExit.KVM_EXIT_HLT:
+                return None
+            outcome = self._slow_exit(vcpu, reason)
+            if outcome is not None:
+                return outcome
+        return None if self._outcome is None else self._outcome
+
+    def _slow_exit(self, vcpu: Vcpu, reason: int) -> Optional[Outcome]:
+        exit = vcpu.decode_exit(reason)
+        if isinstance(exit, exits.MmioRead):
+            try:
+                with self._io_lock:
+                    vcpu.mmio_complete_read(self.bus.mmio_read(exit.address, exit.length))
+            except UnhandledAccess as err:
+                return self._fault(vcpu, reason, f"--strict-io: {err}")
+            return None
+        if isinstance(exit, exits.MmioWrite):
+            try:
+                with self._io_lock:
+                    self.bus.mmio_write(exit.address, exit.data)
+            except UnhandledAccess as err:
+                return self._fault(vcpu, reason, f"--strict-io: {err}")
+            return None
+        if isinstance(exit, exits.Shutdown):
+            return self._fault(vcpu, reason, "triple fault: an exception could not be delivered, "
+                                             "and the CPU shut down")
+        if isinstance(exit, exits.FailEntry):
+            return self._fault(vcpu, reason, "the CPU refused to enter the guest (invalid guest state)",
+                               (("hardware reason", entry_failure_name(exit.hardware_entry_failure_reason)),
+                                ("host cpu", str(exit.cpu))))
+        if isinstance(exit, exits.InternalError):
+            details = [("suberror", internal_suberror_name(exit.suberror))]
+            details += [(f"data[{i}]", f"0x{word:x}") for i, word in enumerate(exit.data)]
+            return self._fault(vcpu, reason, "KVM could not go on with this guest", tuple(details))
+        if isinstance(exit, exits.SystemEvent):
+            if exit.type == abi.SystemEventType.KVM_SYSTEM_EVENT_RESET:
+                return Outcome.reset()
+            try:
+                name = abi.SystemEventType(exit.type).name
+            except ValueError:
+                name = f"type {exit.type}"
+            return self._fault(vcpu, reason, f"system event {name}")
+        return self._fault(vcpu, reason, "kvmrun does not handle this exit")
+
+    def _fault(self, vcpu: Vcpu, reason: int, summary: str, details=()) -> Outcome:
+        return Outcome.guest_fault(capture_fault(vcpu, self.mem, exit_reason_name(reason), summary, details))
+
+
+def capture_fault(vcpu: Vcpu, mem: GuestMemory, exit_name: str, summary: str, details=()) -> FaultReport:
+    """Snapshot the vCPU for the report; what cannot be read is left out rather than guessed."""
+    try:
+        regs_struct = vcpu.get_regs()
+        sregs = vcpu.get_sregs()
+    except Exception:
+        return FaultReport(vcpu=vcpu.index, exit=exit_name, summary=summary, details=tuple(details))
+    regs = {name: getattr(regs_struct, name) for name in GENERAL_REGISTERS}
+    control = {name: getattr(sregs, name) for name in ("cr0", "cr2", "cr3", "cr4", "efer")}
+    segments = {}
+    for name in SEGMENT_REGISTERS:
+        seg = getattr(sregs, name)
+        segments[name] = SegmentState(seg.selector, seg.base, seg.limit, seg.type, seg.present, seg.dpl,
+                                      seg.db, seg.s, seg.l, seg.g, seg.unusable)
+    tables = {"gdt": (sregs.gdt.base, sregs.gdt.limit), "idt": (sregs.idt.base, sregs.idt.limit)}
+    linear = (sregs.cs.base + regs["rip"]) & ((1 << 64) - 1)
+    physical = vcpu.translate(linear) if sregs.cr0 & (1 << 31) else linear
+    code = b""
+    if physical is not None:
+        try:
+            code = mem.read(physical, CODE_BYTES)
+        except GuestMemoryError:
+            physical = None
+    return FaultReport(vcpu=vcpu.index, exit=exit_name, summary=summary, details=tuple(details), regs=regs,
+                       control=control, segments=segments, tables=tables, code_address=physical, code=code)
+
+
+@contextlib.contextmanager
+def _signal_handlers(machine: Machine, handle_interrupts: bool):
+    """The kick signal needs a handler (a default action would kill the process); SIGINT/SIGTERM,
+    when asked for, end the run with 128+signal instead of raising."""
+    if threading.current_thread() is not threading.main_thread():
+        # Handlers can only be set from the main thread; kick only if one is already there.
+        machine.can_kick = callable(signal.getsignal(KICK_SIGNAL))
+        yield
+        return
+    saved = {KICK_SIGNAL: signal.signal(KICK_SIGNAL, lambda signum, frame: None)}
+    if handle_interrupts:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            saved[signum] = signal.signal(signum, lambda signum, frame: machine.finish(Outcome.interrupted(signum)))
+    try:
+        yield
+    finally:
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)

@@ -1,0 +1,53 @@
+"""How a run ended, and the one place that turns that into kvmrun's exit status."""
+from dataclasses import dataclass
+from enum import Enum
+from typing import Optional
+
+from .diagnostics import FaultReport
+
+STATUS_OK = 0
+STATUS_FAULT = 1
+STATUS_USAGE = 2
+STATUS_NO_KVM = 3
+STATUS_TIMEOUT = 124
+STATUS_SIGNAL_BASE = 128
+
+
+class Reason(Enum):
+    HALTED = "halted"             # every vCPU executed HLT
+    EXIT_PORT = "exit-port"       # the guest wrote a status to port 0xF4
+    RESET = "reset"               # i8042 pulse reset, or a reset system event
+    FAULT = "fault"               # triple fault, entry failure, internal error, strict-io violation
+    TIMEOUT = "timeout"           # --timeout elapsed
+    INTERRUPTED = "interrupted"   # SIGINT or SIGTERM
+
+
+@dataclass(frozen=True)
+class Outcome:
+    reason: Reason
+    status: int
+    fault: Optional[FaultReport] = None
+
+    @classmethod
+    def halted(cls) -> "Outcome":
+        return cls(Reason.HALTED, STATUS_OK)
+
+    @classmethod
+    def exit_port(cls, value: int) -> "Outcome":
+        return cls(Reason.EXIT_PORT, value & 0xFF)
+
+    @classmethod
+    def reset(cls) -> "Outcome":
+        return cls(Reason.RESET, STATUS_OK)
+
+    @classmethod
+    def guest_fault(cls, report: FaultReport) -> "Outcome":
+        return cls(Reason.FAULT, STATUS_FAULT, report)
+
+    @classmethod
+    def timeout(cls) -> "Outcome":
+        return cls(Reason.TIMEOUT, STATUS_TIMEOUT)
+
+    @classmethod
+    def interrupted(cls, signum: int) -> "Outcome":
+        return cls(Reason.INTERRUPTED, STATUS_SIGNAL_BASE + signum)

@@ -1,0 +1,75 @@
+"""Identity-mapped 4-level page tables for long mode (virtual == physical), pure logic.
+
+One PML4 page, one PDPT page per 512 GiB, and, only without 1 GiB pages, one page directory per GiB
+of 2 MiB pages. The pages follow each other from `base`; only those needed are written.
+"""
+from dataclasses import dataclass
+
+from .layout import GiB, PAGE_SIZE
+from .memory import GuestMemory
+
+PRESENT = 1 << 0
+WRITABLE = 1 << 1
+PAGE_SIZE_BIT = 1 << 7            # PS: this entry maps a 1 GiB (PDPTE) or 2 MiB (PDE) page
+TABLE_FLAGS = PRESENT | WRITABLE
+LARGE_PAGE_FLAGS = PRESENT | WRITABLE | PAGE_SIZE_BIT
+
+_ENTRIES = 512
+_PDPT_SPAN = _ENTRIES * GiB       # what one PDPT covers
+_MAX_SPAN = _ENTRIES * _PDPT_SPAN  # what one PML4 covers: 256 TiB
+
+
+@dataclass(frozen=True)
+class PageTables:
+    cr3: int                      # guest-physical address of the PML4
+    start: int                    # [start, end): the guest-physical pages the tables occupy
+    end: int
+    span: int                     # bytes identity-mapped from address 0
+    one_gib_pages: bool
+
+
+def mapped_span(ram_top: int) -> int:
+    """Map all RAM and at least the first 4 GiB (the ABI), in whole GiB."""
+    return max(4 * GiB, -(-ram_top // GiB) * GiB)
+
+
+def table_pages(span: int, one_gib_pages: bool) -> int:
+    """How many 4 KiB pages the identity map of `span` bytes takes."""
+    gibs = -(-span // GiB)
+    pdpts = -(-gibs // _ENTRIES)
+    return 1 + pdpts + (0 if one_gib_pages else gibs)
+
+
+def build_identity_map(mem: GuestMemory, base: int, ram_top: int, one_gib_pages: bool) -> PageTables:
+    span = mapped_span(ram_top)
+    if span > _MAX_SPAN:
+        raise ValueError(f"cannot identity-map 0x{span:x} bytes with one PML4")
+    gibs = span // GiB
+    pdpts = -(-gibs // _ENTRIES)
+    pml4 = base
+    first_pdpt = pml4 + PAGE_SIZE
+    first_pd = first_pdpt + pdpts * PAGE_SIZE
+    end = base + table_pages(span, one_gib_pages) * PAGE_SIZE
+
+    _write_table(mem, pml4, (first_pdpt + i * PAGE_SIZE | TABLE_FLAGS for i in range(pdpts)))
+    for p in range(pdpts):
+        gib_range = range(p * _ENTRIES, min(gibs, (p + 1) * _ENTRIES))
+        if one_gib_pages:
+            entries = (g * GiB | LARGE_PAGE_FLAGS for g in gib_range)
+        else:
+            entries = (first_pd + g * PAGE_SIZE | TABLE_FLAGS for g in gib_range)
+        _write_table(mem, first_pdpt + p * PAGE_SIZE, entries)
+    if not one_gib_pages:
+        two_mib = 2 << 20
+        for g in range(gibs):
+            _write_table(mem, first_pd + g * PAGE_SIZE,
+                         (g * GiB + i * two_mib | LARGE_PAGE_FLAGS for i in range(_ENTRIES)))
+    return PageTables(cr3=pml4, start=base, end=end, span=span, one_gib_pages=one_gib_pages)
+
+
+def _write_table(mem: GuestMemory, addr: int, entries) -> None:
+    """Write one 512-entry table; entries past the given ones are zero (not present)."""
+    data = bytearray(PAGE_SIZE)
+    for i, entry in enumerate(entries):
+        data[i * 8:i * 8 + 8] = entry.to_bytes(8, "little")
+    mem.write(addr, bytes(data))
