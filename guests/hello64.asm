@@ -1,12 +1,14 @@
-; Long mode hello: the ABI starts us in 64-bit mode with a stack; print through COM1, then halt.
+; Long-mode hello (built both as ELF64 and as a raw image): print through COM1 with one
+; `rep outsb`, then halt, which ends the run with status 0.
 bits 64
+%include "lib64.inc"
 section .text
 global _start
 _start:
     lea rsi, [rel message]
     mov ecx, message_len
-    mov dx, 0x3F8
-    rep outsb                 ; one string-IO exit per chunk the CPU hands over
+    mov dx, COM1
+    rep outsb
     hlt
 
 section .rodata

@@ -13,7 +13,7 @@ CR4_FLAGS = {0: "VME", 1: "PVI", 2: "TSD", 3: "DE", 4: "PSE", 5: "PAE", 6: "MCE"
              9: "OSFXSR", 10: "OSXMMEXCPT", 11: "UMIP", 12: "LA57", 13: "VMXE", 14: "SMXE",
              16: "FSGSBASE", 17: "PCIDE", 18: "OSXSAVE", 20: "SMEP", 21: "SMAP", 22: "PKE", 23: "CET"}
 EFER_FLAGS = {0: "SCE", 8: "LME", 10: "LMA", 11: "NXE", 12: "SVME", 14: "FFXSR"}
-RFLAGS_FLAGS = {0: "CF", 2: "PF", 4: "AF", 6: "ZF", 7: "SF", 8: "TF", 9: "IF", 10: "DF", 11: "OF",
+RFLAGS_FLAGS = {0: "CF", 1: "1", 2: "PF", 4: "AF", 6: "ZF", 7: "SF", 8: "TF", 9: "IF", 10: "DF", 11: "OF",
                 14: "NT", 16: "RF", 17: "VM", 18: "AC", 21: "ID"}
 
 GENERAL_REGISTERS = ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rsp", "rbp",
@@ -129,11 +129,10 @@ def render(report: FaultReport):
         parts.append(facts)
     if report.regs:
         parts.append(Text(f"CPU mode: {report.cpu_mode()}", style="bold"))
-        grid = Table.grid(padding=(0, 2))
         names = [n for n in GENERAL_REGISTERS if n != "rflags"]
-        for row in range(0, len(names), 4):
-            grid.add_row(*(f"{n.upper():>3} {report.regs[n]:016x}" for n in names[row:row + 4]))
-        parts.append(grid)
+        parts.append(Text("\n".join(
+            "   ".join(f"{n.upper():>3} {report.regs[n]:016x}" for n in names[row:row + 3])
+            for row in range(0, len(names), 3))))
         rflags = report.regs["rflags"]
         parts.append(Text(f"RFLAGS {rflags:016x} [{decode_flags(rflags, RFLAGS_FLAGS)}]"))
     if report.control:
@@ -152,7 +151,7 @@ def render(report: FaultReport):
             seg_table.add_row(name.upper(), "", f"{base:016x}", f"{limit:08x}", "")
         parts.append(seg_table)
     if report.code_address is not None and report.code:
-        parts.append(Text(f"code at RIP (physical 0x{report.code_address:x}): " + report.code.hex(" ")))
+        parts.append(Text(f"code at RIP (physical 0x{report.code_address:x}):\n  {report.code.hex(' ')}"))
     elif report.regs:
         parts.append(Text("code at RIP: not in guest RAM"))
     return Panel(Group(*parts), title="kvmrun", border_style="red", expand=False)

@@ -41,6 +41,7 @@ MCR_DTR, MCR_RTS, MCR_OUT1, MCR_OUT2, MCR_LOOP = 0x01, 0x02, 0x04, 0x08, 0x10
 MCR_MASK = 0x1F
 
 LSR_DATA_READY = 0x01
+LSR_OVERRUN = 0x02
 LSR_THR_EMPTY = 0x20
 LSR_IDLE = 0x40                   # TEMT: transmitter empty
 
@@ -82,7 +83,8 @@ class Serial16550:
         self.fifo_enabled = False
         self._msr_delta = 0
         self._thr_empty_pending = False
-        self._loopback_rx = deque(maxlen=LOOPBACK_FIFO)
+        self._loopback_rx: deque = deque()
+        self._overrun = False
         self._irq_level = False
 
     # --- the bus interface -------------------------------------------------------------------------
@@ -107,7 +109,7 @@ class Serial16550:
             return (self.divisor >> 8) if dlab else self.ier
         if offset == IIR_FCR:
             iir = self._iir()
-            if iir & 0x0F == IIR_THR_EMPTY:
+            if (iir & 0x0F) == IIR_THR_EMPTY:
                 self._thr_empty_pending = False      # reading IIR acknowledges THRE
                 self._update_irq()
             return iir
@@ -116,7 +118,11 @@ class Serial16550:
         if offset == MCR:
             return self.mcr
         if offset == LSR:
-            return LSR_THR_EMPTY | LSR_IDLE | (LSR_DATA_READY if self._data_ready() else 0)
+            value = LSR_THR_EMPTY | LSR_IDLE | (LSR_DATA_READY if self._data_ready() else 0)
+            if self._overrun:
+                value |= LSR_OVERRUN
+                self._overrun = False                # reading LSR clears the error bits
+            return value
         if offset == MSR:
             value = self._modem_status() | self._msr_delta
             self._msr_delta = 0
@@ -133,7 +139,10 @@ class Serial16550:
                 self.divisor = (self.divisor & 0xFF00) | value
                 return
             if self.mcr & MCR_LOOP:
-                self._loopback_rx.append(value)
+                if len(self._loopback_rx) < LOOPBACK_FIFO:
+                    self._loopback_rx.append(value)
+                else:
+                    self._overrun = True             # a full FIFO loses the new byte, as on a 16550A
             else:
                 self._write_output(value)
             # The byte leaves at once: THR is empty again, which is an interrupt if enabled.
