@@ -1,0 +1,48 @@
+# kvmrun: `make demo` boots the example guest, `make test` runs the tests, `make bench` measures.
+# Everything missing is installed first: nasm/binutils/gcc with apt-get, Python packages in .venv.
+PYTHON ?= python3
+VENV ?= .venv
+BUILD ?= build
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+KVMRUN := $(VENV)/bin/kvmrun
+
+all: guests
+
+demo: $(VENV)/.installed guests
+	$(KVMRUN) boot $(BUILD)/guests/hello64.elf
+
+test: $(VENV)/.installed guests
+	KVMRUN_GUESTS=$(BUILD)/guests $(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+bench: $(VENV)/.installed guests
+	KVMRUN_GUESTS=$(BUILD)/guests $(VENV)/bin/python bench/run.py $(BENCH_ARGS)
+
+guests: tools
+	$(MAKE) -C guests BUILD=$(abspath $(BUILD))/guests
+
+# The assembler, linker and C compiler the guests are built with, from the distribution.
+tools:
+	@missing=""; \
+	command -v nasm >/dev/null || missing="$$missing nasm"; \
+	command -v ld >/dev/null || missing="$$missing binutils"; \
+	command -v gcc >/dev/null || missing="$$missing gcc"; \
+	command -v make >/dev/null || missing="$$missing make"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing$$missing with apt-get"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -m venv --help >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3-venv; }
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[test]'
+	touch $@
+
+clean:
+	rm -rf $(BUILD) .pytest_cache
+
+distclean: clean
+	rm -rf $(VENV)
+
+.PHONY: all demo test bench guests tools clean distclean
