@@ -104,8 +104,8 @@ def boot(image, mode, memory, cpus, load_addr, entry, timeout, strict_io):
 
     config = BootConfig(image=image, memory=memory, cpus=cpus, mode=Mode(mode) if mode else None,
                         load_addr=load_addr, entry=entry, timeout=timeout, strict_io=strict_io)
-    output = FdOutput(sys.stdout.fileno())
-    serial_input = FdInput(sys.stdin.fileno(), output) if _usable_fd(0) else None
+    output = FdOutput(_fileno(sys.stdout, 1))
+    serial_input = FdInput(_fileno(sys.stdin, 0), output) if _usable_fd(0) else None
     try:
         with raw_input_mode(0):
             outcome = boot_machine(config, output, serial_input, handle_signals=True)
@@ -154,6 +154,14 @@ def info():
 
 def _yes(value) -> str:
     return "yes" if value else "no"
+
+
+def _fileno(stream, default: int) -> int:
+    """The stream's descriptor; the process's own one where the stream has none (a test runner's)."""
+    try:
+        return stream.fileno()
+    except (AttributeError, ValueError, OSError):
+        return default
 
 
 def _usable_fd(fd: int) -> bool:

@@ -25,7 +25,7 @@ from .kvm.abi import Cap, KvmExit
 from .kvm.system import open_kvm
 from .kvm.vcpu import Vcpu
 from .kvm.vm import Vm
-from .memory import GuestMemory
+from .memory import GuestMemory, RamLayout
 from .outcome import Outcome
 
 POST_PORT = 0x80
@@ -70,7 +70,15 @@ def prepare_image(config: BootConfig) -> "tuple[LoadPlan, Mode]":
     mode = config.mode or plan.default_mode
     if mode is Mode.REAL and config.cpus > 1:
         raise ConfigError(f"--cpus {config.cpus}: real mode runs one vCPU; use protected or long mode for SMP")
+    _check(plan, RamLayout(config.memory), (), mode, config.image)   # again with boot structures later
     return plan, mode
+
+
+def _check(plan: LoadPlan, ram: RamLayout, reserved, mode: Mode, image: str) -> None:
+    try:
+        check_plan(plan, ram, reserved, mode)
+    except LoaderError as err:
+        raise LoaderError(f"{image}: {err}") from None
 
 
 def boot(config: BootConfig, output, serial_input=None, handle_signals: bool = False) -> Outcome:
@@ -83,10 +91,7 @@ def boot(config: BootConfig, output, serial_input=None, handle_signals: bool = F
         mem = stack.enter_context(GuestMemory(config.memory))
         one_gib = kvm.offers_1g_pages()
         structures = plan_boot_structures(mode, mem, config.cpus, one_gib)
-        try:
-            check_plan(plan, mem, structures.reserved, mode)
-        except LoaderError as err:
-            raise LoaderError(f"{config.image}: {err}") from None
+        _check(plan, mem, structures.reserved, mode, config.image)
         cr3 = write_boot_structures(mode, mem, one_gib)
         loaded = apply_plan(plan, mem, mode)
 

@@ -36,10 +36,36 @@ def ram_regions(size: int) -> List[RamRegion]:
     return regions
 
 
-class GuestMemory:
-    def __init__(self, size: int, backing=None):
+class RamLayout:
+    """Where RAM is in guest-physical space, without the memory itself: enough to check a plan."""
+
+    def __init__(self, size: int):
         self.size = size
         self.regions = ram_regions(size)
+
+    @property
+    def top(self) -> int:
+        """One past the highest guest-physical RAM address."""
+        return self.regions[-1].end
+
+    def contains(self, guest_addr: int, length: int) -> bool:
+        return self._offset(guest_addr, length) is not None
+
+    def _offset(self, guest_addr: int, length: int) -> Optional[int]:
+        if guest_addr < 0 or length < 0:
+            return None
+        for region in self.regions:
+            if region.guest_addr <= guest_addr and guest_addr + length <= region.end:
+                return region.host_offset + guest_addr - region.guest_addr
+        return None
+
+    def describe(self) -> str:
+        return ", ".join(f"0x{r.guest_addr:x}-0x{r.end:x}" for r in self.regions)
+
+
+class GuestMemory(RamLayout):
+    def __init__(self, size: int, backing=None):
+        super().__init__(size)
         if backing is None:
             try:
                 backing = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | _MAP_NORESERVE,
@@ -54,11 +80,6 @@ class GuestMemory:
     def for_tests(cls, size: int) -> "GuestMemory":
         return cls(size, bytearray(size))
 
-    @property
-    def top(self) -> int:
-        """One past the highest guest-physical RAM address."""
-        return self.regions[-1].end
-
     def host_address(self) -> int:
         """Address of the mapping in this process, for KVM_SET_USER_MEMORY_REGION."""
         anchor = ctypes.c_char.from_buffer(self._buf)
@@ -67,17 +88,6 @@ class GuestMemory:
         finally:
             del anchor          # the export would keep the mmap from closing
 
-    def contains(self, guest_addr: int, length: int) -> bool:
-        return self._offset(guest_addr, length) is not None
-
-    def _offset(self, guest_addr: int, length: int) -> Optional[int]:
-        if guest_addr < 0 or length < 0:
-            return None
-        for region in self.regions:
-            if region.guest_addr <= guest_addr and guest_addr + length <= region.end:
-                return region.host_offset + guest_addr - region.guest_addr
-        return None
-
     def _checked(self, guest_addr: int, length: int) -> int:
         offset = self._offset(guest_addr, length)
         if offset is None:
@@ -85,9 +95,6 @@ class GuestMemory:
                 f"invalid guest address 0x{guest_addr:x} (+{length} bytes): outside guest RAM "
                 f"({self.describe()})")
         return offset
-
-    def describe(self) -> str:
-        return ", ".join(f"0x{r.guest_addr:x}-0x{r.end:x}" for r in self.regions)
 
     def read(self, guest_addr: int, length: int) -> bytes:
         offset = self._checked(guest_addr, length)

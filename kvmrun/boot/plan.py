@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
 from ..errors import LoaderError
-from ..memory import GuestMemory, overlap
+from ..memory import GuestMemory, RamLayout, overlap
 from .cpu_modes import Mode
 
 
@@ -47,7 +47,7 @@ def _span(start: int, end: int) -> str:
     return f"0x{start:x}-0x{end:x}"
 
 
-def check_plan(plan: LoadPlan, mem: GuestMemory, reserved: Sequence[Reserved], mode: Mode) -> None:
+def check_plan(plan: LoadPlan, mem: RamLayout, reserved: Sequence[Reserved], mode: Mode) -> None:
     for seg in plan.segments:
         if not mem.contains(seg.addr, seg.memsz):
             raise LoaderError(

@@ -1,0 +1,173 @@
+"""The command line's own behaviour: options, one-line errors and their statuses. No KVM needed."""
+import os
+import struct
+
+import pytest
+from click.testing import CliRunner
+
+from kvmrun import __version__
+from kvmrun.cli import main, parse_size
+
+from elfimage import Seg, elf
+
+
+def invoke(*args, env=None):
+    result = CliRunner().invoke(main, list(args), env=env)
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def hlt_elf(tmp_path):
+    path = tmp_path / "hlt.elf"
+    path.write_bytes(bytes(elf([Seg(0x100000, b"\xf4")], entry=0x100000)))
+    return str(path)
+
+
+def one_error_line(stderr):
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("kvmrun: error: ")
+    assert "Traceback" not in stderr
+    return lines[0]
+
+
+def test_version():
+    code, out, _ = invoke("--version")
+    assert (code, out) == (0, f"kvmrun {__version__}\n")
+
+
+def test_boot_help_has_examples_and_statuses():
+    code, out, _ = invoke("boot", "--help")
+    assert code == 0
+    assert "kvmrun boot --mode real boot.bin" in out
+    assert "124 timeout" in out
+
+
+@pytest.mark.parametrize("text, size", [("65536", 65536), ("64K", 65536), ("128M", 128 << 20),
+                                        ("1G", 1 << 30), ("2GiB", 2 << 30), ("16mb", 16 << 20)])
+def test_parse_size(text, size):
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--memory", "12Q"], "Invalid value for '-m' / '--memory': '12Q' is not a size"),
+    (["--memory", "0"], "--memory must be between 1M and 64G, not 0 bytes"),
+    (["--memory", "100G"], "--memory must be between 1M and 64G"),
+    (["--memory", "1048577"], "--memory must be a multiple of 4K"),
+    (["--cpus", "0"], "--cpus must be at least 1, not 0"),
+    (["--cpus", "two"], "Invalid value for '-c' / '--cpus'"),
+    (["--timeout", "0"], "--timeout must be a positive number of seconds"),
+    (["--timeout", "soon"], "Invalid value for '--timeout'"),
+    (["--mode", "unreal"], "Invalid value for '--mode'"),
+    (["--load-addr", "zz"], "Invalid value for '--load-addr': 'zz' is not an address"),
+    (["--entry", "-0x10"], "Invalid value for '--entry': '-0x10' is negative"),
+])
+def test_bad_option_values(args, message, hlt_elf):
+    code, out, err = invoke("boot", *args, hlt_elf)
+    assert code == 2 and out == ""
+    assert message in one_error_line(err)
+
+
+def test_unknown_option_and_missing_image():
+    code, _, err = invoke("boot", "--frobnicate", "x")
+    assert code == 2 and "No such option '--frobnicate'" in one_error_line(err)
+    code, _, err = invoke("boot")
+    assert code == 2 and "Missing argument 'IMAGE'" in one_error_line(err)
+
+
+def test_bad_images(tmp_path):
+    missing = tmp_path / "missing.elf"
+    code, _, err = invoke("boot", str(missing))
+    assert code == 2 and one_error_line(err) == f"kvmrun: error: {missing}: no such file"
+    code, _, err = invoke("boot", str(tmp_path))
+    assert code == 2 and one_error_line(err).endswith("is a directory, not an image")
+    empty = tmp_path / "empty.bin"
+    empty.write_bytes(b"")
+    code, _, err = invoke("boot", str(empty))
+    assert code == 2 and one_error_line(err).endswith("the image is empty")
+    aarch64 = tmp_path / "arm.elf"
+    image = elf([Seg(0x100000, b"\xf4")], entry=0x100000)
+    struct.pack_into("<H", image, 18, 183)
+    aarch64.write_bytes(bytes(image))
+    code, _, err = invoke("boot", str(aarch64))
+    assert code == 2 and "e_machine is 183 (AArch64)" in one_error_line(err)
+    truncated = tmp_path / "trunc.elf"
+    truncated.write_bytes(bytes(image[:30]))
+    code, _, err = invoke("boot", str(truncated))
+    assert code == 2 and "truncated ELF64: 30 bytes" in one_error_line(err)
+
+
+def test_images_that_do_not_fit(tmp_path):
+    raw = tmp_path / "big.bin"
+    raw.write_bytes(b"\x90" * (2 << 20))
+    code, _, err = invoke("boot", "--memory", "1M", str(raw))
+    assert code == 2 and "larger than guest RAM" in one_error_line(err)
+    high = tmp_path / "high.elf"
+    high.write_bytes(bytes(elf([Seg(0x7FF0000, b"\xf4" * 0x20000)], entry=0x7FF0000)))
+    code, _, err = invoke("boot", str(high))
+    assert code == 2 and "segment 0 (PT_LOAD) (0x7ff0000-0x8010000, 131072 bytes) does not fit in guest RAM" \
+        in one_error_line(err)
+    outside_entry = tmp_path / "entry.elf"
+    outside_entry.write_bytes(bytes(elf([Seg(0x100000, b"\xf4")], entry=0x9000000)))
+    code, _, err = invoke("boot", str(outside_entry))
+    assert code == 2 and "entry point 0x9000000 lies outside guest RAM" in one_error_line(err)
+    code, _, err = invoke("boot", "--mode", "real", "--entry", "0x100000", str(raw))
+    assert code == 2 and "real-mode entry 0x100000 must lie below 1 MiB" in one_error_line(err)
+
+
+def test_raw_options_on_an_elf_are_refused(hlt_elf):
+    code, _, err = invoke("boot", "--load-addr", "0x200000", hlt_elf)
+    assert code == 2 and "--load-addr and --entry apply to raw images" in one_error_line(err)
+
+
+def test_smp_in_real_mode_is_refused(tmp_path):
+    raw = tmp_path / "boot.bin"
+    raw.write_bytes(b"\xf4")
+    code, _, err = invoke("boot", "--mode", "real", "--cpus", "2", str(raw))
+    assert code == 2 and "real mode runs one vCPU" in one_error_line(err)
+
+
+def test_no_kvm_device_is_status_3_with_a_remedy(hlt_elf):
+    code, out, err = invoke("boot", hlt_elf, env={"KVMRUN_KVM_DEVICE": "/nonexistent/kvm"})
+    assert code == 3 and out == ""
+    assert "does not exist: this host has no KVM" in one_error_line(err) and "modprobe" in err
+    code, _, err = invoke("info", env={"KVMRUN_KVM_DEVICE": "/nonexistent/kvm"})
+    assert code == 3 and "no KVM" in one_error_line(err)
+
+
+def test_a_device_that_is_not_kvm_is_status_3(hlt_elf, tmp_path):
+    fake = tmp_path / "kvm"
+    fake.write_bytes(b"")
+    code, _, err = invoke("boot", hlt_elf, env={"KVMRUN_KVM_DEVICE": str(fake)})
+    assert code == 3 and "does not answer KVM_GET_API_VERSION" in one_error_line(err)
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/dev/kvm") or os.stat("/dev/kvm").st_mode & 0o006,
+                    reason="needs root to drop to a user without access to /dev/kvm")
+def test_no_permission_names_the_remedy():
+    """In a forked child that became `nobody`: opening /dev/kvm fails with EACCES, and the error
+    kvmrun raises (status 3, as the ENOENT test shows) says what to do."""
+    from kvmrun.errors import KvmUnavailable
+    from kvmrun.kvm.system import open_kvm
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        message = b"opened"
+        try:
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            open_kvm("/dev/kvm")
+        except KvmUnavailable as err:
+            message = f"{err.errno} {err}".encode()
+        except BaseException as err:
+            message = repr(err).encode()
+        os.write(w, message)
+        os._exit(0)
+    os.close(w)
+    with os.fdopen(r, "rb") as pipe:
+        message = pipe.read().decode()
+    os.waitpid(pid, 0)
+    assert message.startswith("13 no permission to open /dev/kvm")
+    assert "usermod -aG kvm" in message
