@@ -1,0 +1,104 @@
+"""The machine in-process (the path `kvmrun boot` and later the Python API share), and its handling of
+exits that this host's KVM never produces on purpose, driven through a stand-in vCPU."""
+import threading
+
+import pytest
+
+from conftest import guest
+from kvmrun.console import BytesInput, CapturedOutput
+from kvmrun.kvm import abi, exits
+from kvmrun.machine import BootConfig, Machine, boot
+from kvmrun.memory import GuestMemory
+from kvmrun.outcome import Reason
+
+
+@pytest.mark.kvm
+def test_boot_in_process_captures_serial_and_input():
+    out = CapturedOutput()
+    outcome = boot(BootConfig(image=guest("echo64.elf")), out, BytesInput(b"in process\n"))
+    assert (outcome.reason, outcome.status, bytes(out.data)) == (Reason.HALTED, 0, b"> IN PROCESS\n")
+
+
+@pytest.mark.kvm
+def test_boot_from_a_thread_that_is_not_the_main_one():
+    results = {}
+
+    def target():
+        out = CapturedOutput()
+        results["outcome"] = boot(BootConfig(image=guest("exit64.elf")), out)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join(60)
+    assert results["outcome"].reason is Reason.EXIT_PORT and results["outcome"].status == 42
+
+
+@pytest.mark.kvm
+def test_fault_outcome_carries_the_report():
+    out = CapturedOutput()
+    outcome = boot(BootConfig(image=guest("triple64.elf")), out)
+    assert outcome.reason is Reason.FAULT and outcome.status == 1
+    assert outcome.fault.exit == "KVM_EXIT_SHUTDOWN (8)" and outcome.fault.code.startswith(b"\x0f\x0b")
+
+
+class StandInVcpu:
+    """Answers like a Vcpu whose KVM_RUN returned `exit`; registers cannot be read."""
+    index = 0
+
+    def __init__(self, exit):
+        self.exit = exit
+
+    def decode_exit(self, reason):
+        return self.exit
+
+    def get_regs(self):
+        raise OSError("no registers here")
+
+    def request_stop(self):
+        pass
+
+
+def slow_exit(exit, reason):
+    machine = Machine([], GuestMemory.for_tests(4096), CapturedOutput(), None, strict_io=False)
+    return machine._slow_exit(StandInVcpu(exit), reason)
+
+
+def test_internal_error_report_shows_suberror_and_data():
+    outcome = slow_exit(exits.InternalError(1, (0x10, 0x20)), abi.KvmExit.KVM_EXIT_INTERNAL_ERROR)
+    assert outcome.status == 1
+    text = outcome.fault.as_text()
+    assert "KVM_EXIT_INTERNAL_ERROR (17)" in text
+    assert "KVM_INTERNAL_ERROR_EMULATION (1)" in text and "data[1]" in text and "0x20" in text
+
+
+def test_fail_entry_report_shows_the_hardware_reason():
+    outcome = slow_exit(exits.FailEntry(0x80000021, 3), abi.KvmExit.KVM_EXIT_FAIL_ENTRY)
+    text = outcome.fault.as_text()
+    assert "KVM_EXIT_FAIL_ENTRY (9)" in text and "0x80000021: VM-entry failure, invalid guest state" in text
+
+
+def test_reset_system_event_is_a_reset_and_others_are_faults():
+    reset = slow_exit(exits.SystemEvent(2, ()), abi.KvmExit.KVM_EXIT_SYSTEM_EVENT)
+    assert (reset.reason, reset.status) == (Reason.RESET, 0)
+    crash = slow_exit(exits.SystemEvent(3, ()), abi.KvmExit.KVM_EXIT_SYSTEM_EVENT)
+    assert crash.status == 1 and "KVM_SYSTEM_EVENT_CRASH" in crash.fault.summary
+
+
+def test_unknown_exits_are_faults_not_crashes():
+    outcome = slow_exit(exits.Unsupported(99), 99)
+    assert outcome.status == 1 and outcome.fault.exit == "unknown exit reason (99)"
+
+
+def test_mmio_reads_give_all_ones_and_strict_mode_faults():
+    class Mmio(StandInVcpu):
+        completed = None
+
+        def mmio_complete_read(self, data):
+            Mmio.completed = data
+
+    machine = Machine([], GuestMemory.for_tests(4096), CapturedOutput(), None, strict_io=False)
+    assert machine._slow_exit(Mmio(exits.MmioRead(0xFEE00030, 4)), abi.KvmExit.KVM_EXIT_MMIO) is None
+    assert Mmio.completed == b"\xff" * 4
+    strict = Machine([], GuestMemory.for_tests(4096), CapturedOutput(), None, strict_io=True)
+    outcome = strict._slow_exit(Mmio(exits.MmioWrite(0xFEE000B0, b"\0\0\0\0")), abi.KvmExit.KVM_EXIT_MMIO)
+    assert outcome.status == 1 and "unhandled 4-byte MMIO write of 0x0 to 0xfee000b0" in outcome.fault.summary

@@ -1,0 +1,78 @@
+"""A terminal on stdin: raw mode while the guest runs, the old mode back on every way out."""
+import os
+import pty
+import select
+import subprocess
+import sys
+import termios
+import time
+
+import pytest
+
+from conftest import guest
+
+pytestmark = pytest.mark.kvm
+
+
+def read_until(fd, wanted, timeout=30):
+    data = b""
+    deadline = time.monotonic() + timeout
+    while wanted not in data and time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if ready:
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                break
+            data += chunk
+    return data
+
+
+@pytest.fixture
+def terminal():
+    master, slave = pty.openpty()
+    yield master, slave
+    os.close(master)
+    os.close(slave)
+
+
+def start(slave, *args):
+    return subprocess.Popen([sys.executable, "-m", "kvmrun", "boot", *args], stdin=slave,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def test_keys_reach_the_guest_one_by_one_and_the_mode_is_restored(terminal):
+    master, slave = terminal
+    before = termios.tcgetattr(slave)
+    proc = start(slave, guest("echo64.elf"))
+    try:
+        assert read_until(proc.stdout.fileno(), b"> ") == b"> "
+        os.write(master, b"ab")                      # no newline: only raw mode delivers these now
+        assert read_until(proc.stdout.fileno(), b"AB") == b"AB"
+        assert read_until(master, b"ab", timeout=0.5) == b""   # and the terminal did not echo them
+        os.write(master, b"\n")
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert out == b"\n" and proc.returncode == 0
+    assert termios.tcgetattr(slave) == before
+
+
+@pytest.mark.parametrize("how", ["timeout", "SIGTERM", "fault"])
+def test_mode_is_restored_when_the_run_is_cut_short(terminal, how):
+    import signal
+    master, slave = terminal
+    before = termios.tcgetattr(slave)
+    if how == "timeout":
+        proc = start(slave, "--timeout", "1", guest("spin64.elf"))
+    elif how == "SIGTERM":
+        proc = start(slave, guest("spin64.elf"))
+        assert read_until(proc.stdout.fileno(), b"spinning\n") == b"spinning\n"
+        proc.send_signal(signal.SIGTERM)
+    else:
+        proc = start(slave, guest("triple64.elf"))
+    try:
+        proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == {"timeout": 124, "SIGTERM": 143, "fault": 1}[how]
+    assert termios.tcgetattr(slave) == before
