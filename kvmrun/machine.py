@@ -249,7 +249,7 @@ class Machine:
             outcome = self._slow_exit(vcpu, reason)
             if outcome is not None:
                 return outcome
-        return None if self._outcome is None else self._outcome
+        return self._outcome          # another vCPU (or the timeout) ended the run
 
     def _slow_exit(self, vcpu: Vcpu, reason: int) -> Optional[Outcome]:
         exit = vcpu.decode_exit(reason)
