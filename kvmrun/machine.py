@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import List, Optional
 
 from . import layout
-from .boot.cpu_modes import EntryState, Mode, entry_regs, long_mode_sregs, protected_mode_sregs, real_mode_sregs
+from .boot.cpu_modes import EntryState, Mode, entry_regs, initial_sregs
 from .boot.cpuid import cpuid_for_vcpu
 from .boot.image import plan_image, read_image
 from .boot.plan import LoadPlan, apply_plan, check_plan
@@ -59,26 +59,27 @@ class BootConfig:
                 raise ConfigError(f"{name} must not be negative")
 
 
-def prepare_image(config: BootConfig) -> "tuple[LoadPlan, Mode]":
-    """Read and plan the image, before KVM is touched: bad images are status 2 even without KVM."""
-    config.validate()
-    image = read_image(config.image, config.memory)
+@contextlib.contextmanager
+def _about(image: str):
+    """Loader errors name the image they are about."""
     try:
-        plan = plan_image(image, config.mode, config.load_addr, config.entry)
-    except LoaderError as err:
-        raise LoaderError(f"{config.image}: {err}") from None
-    mode = config.mode or plan.default_mode
-    if mode is Mode.REAL and config.cpus > 1:
-        raise ConfigError(f"--cpus {config.cpus}: real mode runs one vCPU; use protected or long mode for SMP")
-    _check(plan, RamLayout(config.memory), (), mode, config.image)   # again with boot structures later
-    return plan, mode
-
-
-def _check(plan: LoadPlan, ram: RamLayout, reserved, mode: Mode, image: str) -> None:
-    try:
-        check_plan(plan, ram, reserved, mode)
+        yield
     except LoaderError as err:
         raise LoaderError(f"{image}: {err}") from None
+
+
+def prepare_image(config: BootConfig) -> "tuple[LoadPlan, Mode]":
+    """Read and plan the image, before KVM is touched: bad images are status 2 even without KVM.
+    The plan is checked against RAM here, and against kvmrun's boot structures once they are known."""
+    config.validate()
+    image = read_image(config.image, config.memory)
+    with _about(config.image):
+        plan = plan_image(image, config.mode, config.load_addr, config.entry)
+        mode = config.mode or plan.default_mode
+        check_plan(plan, RamLayout(config.memory), (), mode)
+    if mode is Mode.REAL and config.cpus > 1:
+        raise ConfigError(f"--cpus {config.cpus}: real mode runs one vCPU; use protected or long mode for SMP")
+    return plan, mode
 
 
 def boot(config: BootConfig, output, serial_input=None, handle_signals: bool = False) -> Outcome:
@@ -91,7 +92,8 @@ def boot(config: BootConfig, output, serial_input=None, handle_signals: bool = F
         mem = stack.enter_context(GuestMemory(config.memory))
         one_gib = kvm.offers_1g_pages()
         structures = plan_boot_structures(mode, mem, config.cpus, one_gib)
-        _check(plan, mem, structures.reserved, mode, config.image)
+        with _about(config.image):
+            check_plan(plan, mem, structures.reserved, mode)
         cr3 = write_boot_structures(mode, mem, one_gib)
         loaded = apply_plan(plan, mem, mode)
 
@@ -109,13 +111,8 @@ def boot(config: BootConfig, output, serial_input=None, handle_signals: bool = F
             stack.callback(vcpu.close)
             vcpus.append(vcpu)
             vcpu.set_cpuid(cpuid_for_vcpu(cpuid, index))
-            sregs = vcpu.get_sregs()
-            if mode is Mode.REAL:
-                real_mode_sregs(sregs, loaded.entry)
-            elif mode is Mode.PROTECTED:
-                protected_mode_sregs(sregs)
-            else:
-                long_mode_sregs(sregs, cr3)
+            sregs = vcpu.get_sregs()             # the reset state, which real mode mostly keeps
+            initial_sregs(sregs, mode, loaded.entry, cr3)
             vcpu.set_sregs(sregs)
             state = EntryState(entry=loaded.entry, vcpu_index=index, vcpu_count=config.cpus,
                                ram_kib=config.memory >> 10,

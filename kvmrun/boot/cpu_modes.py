@@ -152,6 +152,15 @@ def real_mode_sregs(sregs: abi.kvm_sregs, entry: int) -> None:
         seg.selector, seg.base = 0, 0
 
 
+def initial_sregs(sregs: abi.kvm_sregs, mode: Mode, entry: int, cr3: int) -> None:
+    if mode is Mode.REAL:
+        real_mode_sregs(sregs, entry)
+    elif mode is Mode.PROTECTED:
+        protected_mode_sregs(sregs)
+    else:
+        long_mode_sregs(sregs, cr3)
+
+
 @dataclass(frozen=True)
 class EntryState:
     """What the ABI hands a vCPU in its general registers."""
