@@ -22,6 +22,7 @@ from .diagnostics import CODE_BYTES, GENERAL_REGISTERS, SEGMENT_REGISTERS, Fault
 from .errors import ConfigError, GuestMemoryError, LoaderError
 from .kvm import abi, exits
 from .kvm.abi import Cap, KvmExit
+from .kvm.kick import install_kick_handler, kick
 from .kvm.system import open_kvm
 from .kvm.vcpu import Vcpu
 from .kvm.vm import Vm
@@ -29,7 +30,6 @@ from .memory import GuestMemory, RamLayout
 from .outcome import Outcome
 
 POST_PORT = 0x80
-KICK_SIGNAL = signal.SIGUSR1      # interrupts a vCPU thread's KVM_RUN; its handler does nothing
 JOIN_GRACE_SECONDS = 5.0
 
 
@@ -151,7 +151,6 @@ class Machine:
         self._running: List[bool] = [False] * len(vcpus)
         self._threads: List[threading.Thread] = []
         self._errors: List[BaseException] = []
-        self.can_kick = True                   # False where no handler for KICK_SIGNAL could be set
 
     # --- ending the run ----------------------------------------------------------------------------
 
@@ -166,8 +165,8 @@ class Machine:
             current = threading.get_ident()
             for index, thread in enumerate(self._threads):
                 # Only a thread still inside its loop has a valid pthread id to signal.
-                if self.can_kick and self._running[index] and thread.ident != current:
-                    signal.pthread_kill(thread.ident, KICK_SIGNAL)
+                if self._running[index] and thread.ident != current:
+                    kick(thread.ident)
         self._done.set()
 
     def _on_exit_port(self, value: int) -> None:
@@ -179,7 +178,8 @@ class Machine:
     # --- running -----------------------------------------------------------------------------------
 
     def run(self, timeout: Optional[float], handle_signals: bool) -> Outcome:
-        with _signal_handlers(self, handle_signals):
+        install_kick_handler()
+        with _interrupt_handlers(self, handle_signals):
             for index, vcpu in enumerate(self.vcpus):
                 thread = threading.Thread(target=self._vcpu_thread, args=(index, vcpu),
                                           name=f"vcpu{index}", daemon=True)
@@ -317,18 +317,14 @@ def capture_fault(vcpu: Vcpu, mem: GuestMemory, exit_name: str, summary: str, de
 
 
 @contextlib.contextmanager
-def _signal_handlers(machine: Machine, handle_interrupts: bool):
-    """The kick signal needs a handler (a default action would kill the process); SIGINT/SIGTERM,
-    when asked for, end the run with 128+signal instead of raising."""
-    if threading.current_thread() is not threading.main_thread():
-        # Handlers can only be set from the main thread; kick only if one is already there.
-        machine.can_kick = callable(signal.getsignal(KICK_SIGNAL))
+def _interrupt_handlers(machine: Machine, wanted: bool):
+    """SIGINT/SIGTERM end the run with 128+signal instead of raising (the CLI wants this; the
+    Python API leaves the caller's handlers alone). Only the main thread can set them."""
+    if not wanted or threading.current_thread() is not threading.main_thread():
         yield
         return
-    saved = {KICK_SIGNAL: signal.signal(KICK_SIGNAL, lambda signum, frame: None)}
-    if handle_interrupts:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            saved[signum] = signal.signal(signum, lambda signum, frame: machine.finish(Outcome.interrupted(signum)))
+    saved = {signum: signal.signal(signum, lambda signum, frame: machine.finish(Outcome.interrupted(signum)))
+             for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:

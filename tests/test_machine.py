@@ -34,6 +34,24 @@ def test_boot_from_a_thread_that_is_not_the_main_one():
 
 
 @pytest.mark.kvm
+def test_a_timeout_from_another_thread_kicks_every_vcpu():
+    import time
+    results = {}
+
+    def target():
+        start = time.monotonic()
+        results["outcome"] = boot(BootConfig(image=guest("spin64.elf"), cpus=2, timeout=0.5), CapturedOutput())
+        results["elapsed"] = time.monotonic() - start
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join(60)
+    assert results["outcome"].reason is Reason.TIMEOUT and results["outcome"].status == 124
+    assert results["elapsed"] < 10
+    assert not [t for t in threading.enumerate() if t.name.startswith("vcpu")]
+
+
+@pytest.mark.kvm
 def test_fault_outcome_carries_the_report():
     out = CapturedOutput()
     outcome = boot(BootConfig(image=guest("triple64.elf")), out)
