@@ -1,24 +1,12 @@
 """The command line. The only module that prints for humans or calls sys.exit."""
-import re
 import sys
 
 import click
 
-from . import __version__, layout
+from . import __version__
 from .errors import KvmError, KvmrunError, KvmUnavailable
 from .outcome import STATUS_NO_KVM, STATUS_USAGE, Reason
-
-_SIZE = re.compile(r"^\s*(\d+)\s*([kmgt]?)(i?b)?\s*$", re.IGNORECASE)
-_SUFFIX = {"": 1, "k": layout.KiB, "m": layout.MiB, "g": layout.GiB, "t": 1 << 40}
-
-
-def parse_size(text: str) -> int:
-    """'128M', '1G', '65536', '64KiB' -> bytes."""
-    match = _SIZE.match(text)
-    if not match:
-        raise ValueError(f"{text!r} is not a size (bytes, or a number with K, M or G)")
-    return int(match.group(1)) * _SUFFIX[match.group(2).lower()]
-
+from .sizes import parse_size
 
 class SizeType(click.ParamType):
     name = "SIZE"
@@ -116,6 +104,56 @@ def boot(image, mode, memory, cpus, load_addr, entry, timeout, strict_io):
     elif outcome.reason is Reason.TIMEOUT:
         click.echo(f"kvmrun: the guest was still running after --timeout {timeout:g} s; stopped it", err=True)
     return outcome.status
+
+
+TEST_EXAMPLES = """\b
+Examples:
+  kvmrun test                                 run the guests in ./kvmrun.toml
+  kvmrun test ci/guests.toml --jobs 4         four at a time
+  kvmrun test --junit-xml report.xml          for CI systems that read JUnit XML
+  kvmrun test -k smp                          only guests whose name contains "smp"
+\b
+Exit status: 0 every guest passed; 1 some failed; 2 bad manifest or options; 3 no usable KVM.
+"""
+
+
+@main.command(epilog=TEST_EXAMPLES)
+@click.argument("manifest", default="kvmrun.toml")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), help="Guests at a time (default: one per core).")
+@click.option("--junit-xml", "junit_xml", metavar="FILE", help="Write results as JUnit XML to FILE.")
+@click.option("-k", "keyword", metavar="SUBSTRING", help="Only run guests whose name contains SUBSTRING.")
+def test(manifest, jobs, junit_xml, keyword):
+    """Run the guests listed in MANIFEST (TOML) and check how each ended."""
+    import time
+    from rich.console import Console
+    from .kvm.system import open_kvm
+    from .suite.junit import write_junit
+    from .suite.manifest import load_manifest
+    from .suite.report import Progress, show_summary
+    from .suite.runner import default_jobs, run_suite
+    try:
+        specs = load_manifest(manifest)
+        if keyword is not None:
+            specs = [spec for spec in specs if keyword in spec.name]
+            if not specs:
+                raise KvmrunError(f"{manifest}: no guest name contains {keyword!r}")
+        open_kvm().close()               # no KVM: say so once, not once per guest
+    except KvmrunError as err:
+        return _fail(err)
+    console = Console(highlight=False)
+    start = time.perf_counter()
+    try:
+        with Progress(console, len(specs)) as progress:
+            outcomes = run_suite(specs, jobs or default_jobs(), progress.done)
+    except KeyboardInterrupt:
+        click.echo("kvmrun: interrupted", err=True)
+        return 130
+    elapsed = time.perf_counter() - start
+    show_summary(console, outcomes, elapsed)
+    if junit_xml:
+        import os
+        write_junit(junit_xml, outcomes, os.path.splitext(os.path.basename(manifest))[0], elapsed)
+    return 0 if all(o.passed for o in outcomes) else 1
 
 
 @main.command()

@@ -1,4 +1,7 @@
-"""Shared fixtures: where the built guests are, and the `kvm` marker's skip-or-fail rule."""
+"""Where the built guests are, and running kvmrun as a separate process.
+
+The `kvm` marker and its skip-or-fail rule come from kvmrun's own pytest plugin (kvmrun.pytest_plugin,
+loaded through its entry point), so every run of this suite exercises it."""
 import os
 import subprocess
 import sys
@@ -6,31 +9,10 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["pytester"]
+
 ROOT = Path(__file__).resolve().parent.parent
 GUESTS = Path(os.environ.get("KVMRUN_GUESTS", ROOT / "build" / "guests")).resolve()
-
-
-def kvm_usable() -> str:
-    """'' when /dev/kvm can be opened, else why not."""
-    try:
-        fd = os.open("/dev/kvm", os.O_RDWR | os.O_CLOEXEC)
-    except OSError as err:
-        return f"/dev/kvm: {err.strerror}"
-    os.close(fd)
-    return ""
-
-
-@pytest.fixture(autouse=True)
-def _kvm_marker(request):
-    """`@pytest.mark.kvm` tests skip without KVM, and fail instead under KVMRUN_REQUIRE_KVM=1."""
-    if "kvm" not in request.keywords:
-        return
-    problem = kvm_usable()
-    if not problem:
-        return
-    if os.environ.get("KVMRUN_REQUIRE_KVM") == "1":
-        pytest.fail(f"KVMRUN_REQUIRE_KVM=1 but KVM is unusable: {problem}")
-    pytest.skip(f"needs KVM ({problem})")
 
 
 def guest(name: str) -> str:

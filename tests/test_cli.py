@@ -6,7 +6,8 @@ import pytest
 from click.testing import CliRunner
 
 from kvmrun import __version__
-from kvmrun.cli import main, parse_size
+from kvmrun.cli import main
+from kvmrun.sizes import parse_size
 
 from elfimage import Seg, elf
 

@@ -1,4 +1,6 @@
 """16550A register logic, without a VM."""
+from itertools import pairwise
+
 from hypothesis import given, settings, strategies as st
 
 from kvmrun.console import BytesInput
@@ -127,4 +129,4 @@ def test_any_register_sequence_keeps_the_device_consistent(ops, data):
     iir = line.rd(s.IIR_FCR)
     assert iir & 0x30 == 0 and iir & 0x0F in (0x01, 0x00, 0x02, 0x04)
     assert all(0 <= b <= 0xFF for b in line.out)
-    assert all(a != b for a, b in zip(line.irq, line.irq[1:]))   # the line only reports changes
+    assert all(a != b for a, b in pairwise(line.irq))   # the line only reports changes

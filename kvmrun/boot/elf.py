@@ -3,6 +3,7 @@
 Every size and offset is checked against the file before pyelftools reads it, so a corrupt image gives
 one precise LoaderError; section headers are never read (loading needs only program headers).
 """
+from itertools import pairwise
 from typing import List
 
 from ..errors import LoaderError
@@ -117,7 +118,7 @@ def _raw_machine(image: bytes) -> int:
 
 def _refuse_overlaps(kind: str, segments: List[LoadSegment]) -> None:
     ordered = sorted(segments, key=lambda s: s.addr)
-    for before, after in zip(ordered, ordered[1:]):
+    for before, after in pairwise(ordered):
         if after.addr < before.end:
             raise LoaderError(f"malformed {kind}: {before.name} (0x{before.addr:x}-0x{before.end:x}) and "
                               f"{after.name} (0x{after.addr:x}-0x{after.end:x}) overlap in physical memory")

@@ -1,0 +1,58 @@
+"""pytest plugin, loaded through the `pytest11` entry point whenever kvmrun is installed.
+
+- `@pytest.mark.kvm`: the test needs /dev/kvm. Without it the test is skipped, or fails when
+  KVMRUN_REQUIRE_KVM=1 (set that in CI, so a missing KVM can never pass silently).
+- `kvm_guest`: a fixture returning a callable with kvmrun.run's signature and a 10 s default timeout;
+  tests that use it are treated as marked `kvm`.
+
+    def test_hello(kvm_guest):
+        kvm_guest("build/hello64.elf").expect(status=0, serial=rb"Hello")
+"""
+import os
+
+import pytest
+
+FIXTURE_TIMEOUT = 10.0
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "kvm: boots a real guest on /dev/kvm (skipped without KVM, failed "
+                                       "instead when KVMRUN_REQUIRE_KVM=1)")
+
+
+def kvm_problem() -> str:
+    """'' when KVM can be used, otherwise why not."""
+    from kvmrun.errors import KvmUnavailable
+    from kvmrun.kvm.system import open_kvm
+    try:
+        open_kvm().close()
+    except KvmUnavailable as err:
+        return str(err)
+    return ""
+
+
+def _require_kvm() -> None:
+    problem = kvm_problem()
+    if not problem:
+        return
+    if os.environ.get("KVMRUN_REQUIRE_KVM") == "1":
+        pytest.fail(f"KVMRUN_REQUIRE_KVM=1 but KVM cannot be used: {problem}", pytrace=False)
+    pytest.skip(f"needs KVM: {problem}")
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("kvm") is not None:
+        _require_kvm()
+
+
+@pytest.fixture
+def kvm_guest(request):
+    if request.node.get_closest_marker("kvm") is None:
+        _require_kvm()
+    from kvmrun.api import run
+
+    def boot(image, **options):
+        options.setdefault("timeout", FIXTURE_TIMEOUT)
+        return run(image, **options)
+
+    return boot
