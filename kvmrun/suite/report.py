@@ -62,8 +62,8 @@ def show_summary(console: Console, outcomes: List[GuestOutcome], elapsed: float)
             continue
         console.rule(f"[red]{escape(o.spec.name)}[/]")
         if o.error is not None:
-            console.print(escape(o.error), highlight=False)
+            console.print(escape(o.error), highlight=False, soft_wrap=True)
         else:
-            console.print(escape(o.result.explain(o.problems)), highlight=False)
+            console.print(escape(o.result.explain(o.problems)), highlight=False, soft_wrap=True)
     passed = sum(1 for o in outcomes if o.passed)
     console.print(f"{passed} passed, {len(outcomes) - passed} failed in {elapsed:.2f} s", highlight=False)

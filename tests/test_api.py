@@ -1,0 +1,114 @@
+"""kvmrun.run, in-process, as the README documents it."""
+import threading
+
+import pytest
+
+import kvmrun
+from conftest import guest, run_kvmrun
+
+
+@pytest.mark.kvm
+def test_run_returns_what_happened():
+    r = kvmrun.run(guest("hello64.elf"), memory="64M", cpus=1, mode=None, timeout=5.0, stdin=b"")
+    assert (r.status, r.reason, r.serial, r.report) == (0, kvmrun.Reason.HALTED, b"Hello from long mode!\n", None)
+    assert 0 < r.elapsed < 5
+    assert r.expect(status=0, serial=rb"Hello") is r
+
+
+@pytest.mark.kvm
+@pytest.mark.parametrize("args, options", [
+    (["exit64.elf"], {}),
+    (["triple64.elf"], {}),
+    (["--timeout", "0.5", "spin64.elf"], {"timeout": 0.5}),
+    (["--mode", "real", "abi16.bin"], {"mode": "real"}),
+    (["--entry", "0x100040", "exit64.bin"], {"entry": 0x100040}),
+    (["--strict-io", "unknownio64.elf"], {"strict_io": True}),
+    (["--cpus", "2", "smp64.elf"], {"cpus": 2}),
+])
+def test_status_is_exactly_what_the_cli_exits_with(args, options):
+    *flags, name = args
+    cli = run_kvmrun("boot", *flags, guest(name))
+    api = kvmrun.run(guest(name), **options)
+    assert api.status == cli.returncode
+    if name != "smp64.elf":                                    # vCPUs print in any order
+        assert api.serial == cli.stdout
+
+
+@pytest.mark.kvm
+def test_reasons_and_report():
+    assert kvmrun.run(guest("exit64.elf")).reason is kvmrun.Reason.EXIT_PORT
+    assert kvmrun.run(guest("reset64.elf")).reason is kvmrun.Reason.RESET
+    assert kvmrun.run(guest("spin64.elf"), timeout=0.3).reason is kvmrun.Reason.TIMEOUT
+    fault = kvmrun.run(guest("triple64.elf"))
+    assert fault.reason is kvmrun.Reason.FAULT
+    assert "KVM_EXIT_SHUTDOWN (8)" in fault.report and "RIP" in fault.report
+
+
+@pytest.mark.kvm
+def test_stdin_reaches_the_guest():
+    assert kvmrun.run(guest("echo64.elf"), stdin=b"api\n").serial == b"> API\n"
+
+
+@pytest.mark.kvm
+def test_expect_names_what_differs_with_serial_tail_and_report():
+    result = kvmrun.run(guest("triple64.elf"))
+    with pytest.raises(AssertionError) as err:
+        result.expect(status=0, serial=rb"never printed")
+    text = str(err.value)
+    assert "exit status 1 (fault), expected 0" in text
+    assert "serial output does not match b'never printed'" in text
+    assert "about to fault" in text and "--- fault report ---" in text and "KVM_EXIT_SHUTDOWN" in text
+    with pytest.raises(AssertionError, match="exit status 42 \\(exit-port\\), expected 0"):
+        kvmrun.run(guest("exit64.elf")).expect()
+    kvmrun.run(guest("exit64.elf")).expect(status=42, serial="")
+
+
+def test_bad_image_raises_loader_error(tmp_path):
+    bad = tmp_path / "bad.elf"
+    bad.write_bytes(b"\x7fELF\x02")
+    with pytest.raises(kvmrun.LoaderError, match="truncated ELF"):
+        kvmrun.run(bad)
+    with pytest.raises(kvmrun.LoaderError, match="no such file"):
+        kvmrun.run(tmp_path / "missing.elf")
+    assert issubclass(kvmrun.LoaderError, kvmrun.KvmrunError)
+
+
+def test_bad_options_raise_config_error(tmp_path):
+    image = tmp_path / "hlt.bin"
+    image.write_bytes(b"\xf4")
+    with pytest.raises(kvmrun.ConfigError, match="is not a size"):
+        kvmrun.run(image, memory="lots")
+    with pytest.raises(kvmrun.ConfigError, match="'sideways' is not a valid Mode"):
+        kvmrun.run(image, mode="sideways")
+    with pytest.raises(kvmrun.ConfigError, match="--cpus must be at least 1"):
+        kvmrun.run(image, cpus=0)
+
+
+def test_no_kvm_raises_kvm_unavailable(tmp_path, monkeypatch):
+    image = tmp_path / "hlt.bin"
+    image.write_bytes(b"\xf4")
+    monkeypatch.setenv("KVMRUN_KVM_DEVICE", str(tmp_path / "no-kvm"))
+    with pytest.raises(kvmrun.KvmUnavailable, match="this host has no KVM"):
+        kvmrun.run(image)
+    assert issubclass(kvmrun.KvmUnavailable, kvmrun.KvmrunError)
+
+
+@pytest.mark.kvm
+def test_runs_from_several_threads_at_once():
+    results = []
+
+    def worker():
+        results.append(kvmrun.run(guest("spin64.elf"), cpus=2, timeout=0.3).status)
+        results.append(kvmrun.run(guest("hello64.elf")).status)
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(results) == [0, 0, 0, 124, 124, 124]
+
+
+def test_unknown_names_are_attribute_errors():
+    with pytest.raises(AttributeError):
+        kvmrun.no_such_thing  # noqa: B018

@@ -1,0 +1,192 @@
+"""`kvmrun test`: manifests, the parallel runner, its report and the JUnit XML it writes."""
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from conftest import GUESTS, run_kvmrun
+from kvmrun.suite.junit import xml_text
+from kvmrun.suite.manifest import DEFAULT_TIMEOUT, ManifestError, load_manifest
+
+
+def write(tmp_path, text, name="kvmrun.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.fixture
+def image(tmp_path):
+    path = tmp_path / "g.bin"
+    path.write_bytes(b"\xf4")
+    return path
+
+
+def test_manifest_defaults_and_per_guest_options(tmp_path, image):
+    path = write(tmp_path, '''
+[defaults]
+memory = "64M"
+timeout = 3
+[[guest]]
+name = "a"
+image = "g.bin"
+[[guest]]
+name = "b"
+image = "g.bin"
+memory = 33554432
+cpus = 2
+mode = "protected"
+load_addr = "0x200000"
+entry = 2097168
+strict_io = true
+stdin = "hi"
+expect_status = 7
+expect_serial = "x+"
+''')
+    a, b = load_manifest(path)
+    assert (a.name, a.image, a.options, a.expect_status, a.expect_serial) == \
+        ("a", str(image), {"timeout": 3.0, "memory": 64 << 20}, 0, None)
+    assert b.options == {"timeout": 3.0, "memory": 32 << 20, "cpus": 2, "mode": "protected",
+                         "load_addr": 0x200000, "entry": 0x200010, "strict_io": True, "stdin": b"hi"}
+    assert (b.expect_status, b.expect_serial) == (7, "x+")
+
+
+def test_a_guest_without_timeout_gets_the_default(tmp_path, image):
+    (spec,) = load_manifest(write(tmp_path, '[[guest]]\nname = "a"\nimage = "g.bin"\n'))
+    assert spec.options["timeout"] == DEFAULT_TIMEOUT
+
+
+@pytest.mark.parametrize("text, message", [
+    ('[[guest]]\nname = "a"\nimage = "g.bin"\nexpect_stauts = 1\n', "guest 'a': unknown key 'expect_stauts'"),
+    ('[[guest]]\nname = "a"\nimage = "nope.elf"\n', "guest 'a': 'image' 'nope.elf' does not exist"),
+    ('[[guest]]\nname = "a"\nimage = "g.bin"\ncpus = "2"\n', "guest 'a': 'cpus' must be an integer, not '2'"),
+    ('[[guest]]\nname = "a"\nimage = "g.bin"\ncpus = true\n', "guest 'a': 'cpus' must be an integer, not True"),
+    ('[[guest]]\nname = "a"\nimage = "g.bin"\nmemory = "lots"\n', "guest 'a': 'memory' must be a size"),
+    ('[[guest]]\nname = "a"\nimage = "g.bin"\nmode = "unreal"\n', "guest 'a': 'mode' must be one of"),
+    ('[[guest]]\nname = "a"\nimage = "g.bin"\ntimeout = 0\n', "guest 'a': 'timeout' must be positive"),
+    ('[[guest]]\nname = "a"\nimage = "g.bin"\nexpect_serial = "("\n', "'expect_serial' is not a regular"),
+    ('[[guest]]\nname = "a"\n', "guest 'a': missing key 'image'"),
+    ('[[guest]]\nimage = "g.bin"\n', "guest #1: missing key 'name'"),
+    ('[[guest]]\nname = "a"\nimage = "g.bin"\n[[guest]]\nname = "a"\nimage = "g.bin"\n', "guest 'a': the name is used twice"),
+    ('[defaults]\nmemroy = "1M"\n[[guest]]\nname = "a"\nimage = "g.bin"\n', "[defaults]: unknown key 'memroy'"),
+    ('[guests]\n', "unknown table or key 'guests'"),
+    ('[defaults]\n', "no [[guest]] entries"),
+    ('[[guest]\n', "invalid TOML"),
+])
+def test_manifest_errors_name_file_guest_and_key(tmp_path, image, text, message):
+    path = write(tmp_path, text)
+    with pytest.raises(ManifestError) as err:
+        load_manifest(path)
+    assert str(err.value).startswith(f"{path}: ")
+    assert message in str(err.value)
+
+
+def test_manifest_errors_through_the_cli_are_status_2_one_line(tmp_path, image):
+    path = write(tmp_path, '[[guest]]\nname = "a"\nimage = "g.bin"\nbogus = 1\n')
+    result = run_kvmrun("test", path)
+    assert result.returncode == 2
+    assert result.stderr.decode() == f"kvmrun: error: {path}: guest 'a': unknown key 'bogus'\n"
+    result = run_kvmrun("test", str(tmp_path / "missing.toml"))
+    assert result.returncode == 2 and b"no such manifest" in result.stderr
+
+
+def test_xml_text_escapes_what_xml_cannot_carry():
+    assert xml_text(b"ok\x00\x1b[0m\xff\n") == "ok\\x00\\x1b[0m\ufffd\n"
+
+
+MIXED = f'''
+[defaults]
+memory = "32M"
+timeout = 20
+
+[[guest]]
+name = "passes"
+image = "{GUESTS}/hello64.elf"
+expect_serial = "Hello from long"
+
+[[guest]]
+name = "wrong-status"
+image = "{GUESTS}/exit64.elf"
+
+[[guest]]
+name = "wrong-serial"
+image = "{GUESTS}/hello64.elf"
+expect_serial = "Goodbye"
+
+[[guest]]
+name = "faults"
+image = "{GUESTS}/triple64.elf"
+
+[[guest]]
+name = "times-out"
+image = "{GUESTS}/spin64.elf"
+timeout = 0.5
+
+[[guest]]
+name = "expected-fault"
+image = "{GUESTS}/triple64.elf"
+expect_status = 1
+expect_serial = "about to fault"
+
+[[guest]]
+name = "cannot-boot"
+image = "{GUESTS}/hello16.bin"
+mode = "real"
+cpus = 2
+'''
+
+
+@pytest.mark.kvm
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_mixed_manifest_reports_and_writes_junit(tmp_path, jobs):
+    manifest = write(tmp_path, MIXED, name="mixed.toml")
+    junit = tmp_path / "report.xml"
+    result = run_kvmrun("test", manifest, "--jobs", jobs, "--junit-xml", junit)
+    out = result.stdout.decode()
+    assert result.returncode == 1, result.stderr
+    assert "2 passed, 5 failed" in out
+    for line in ("PASS passes", "FAIL wrong-status", "FAIL wrong-serial", "FAIL faults", "FAIL times-out",
+                 "PASS expected-fault", "ERROR cannot-boot"):
+        assert line in out, line
+    assert "exit status 42 (exit-port), expected 0" in out
+    assert "serial output does not match 'Goodbye'" in out
+    assert "exit status 124 (timeout), expected 0" in out
+    assert "KVM_EXIT_SHUTDOWN (8)" in out                 # the fault report of the failing guest
+    assert "real mode runs one vCPU" in out
+
+    root = ET.parse(junit).getroot()
+    suite = root.find("testsuite")
+    assert (suite.get("name"), suite.get("tests"), suite.get("failures"), suite.get("errors")) == \
+        ("mixed", "7", "4", "1")
+    cases = {case.get("name"): case for case in suite.findall("testcase")}
+    assert list(cases) == ["passes", "wrong-status", "wrong-serial", "faults", "times-out", "expected-fault",
+                           "cannot-boot"]
+    assert cases["passes"].find("failure") is None
+    assert cases["passes"].find("system-out").text == "Hello from long mode!\n"
+    assert cases["wrong-status"].find("failure").get("message") == "exit status 42 (exit-port), expected 0"
+    assert "about to fault" in cases["faults"].find("failure").text
+    assert "KVM_EXIT_SHUTDOWN" in cases["faults"].find("failure").text
+    assert cases["times-out"].find("failure").get("message") == "exit status 124 (timeout), expected 0"
+    assert "real mode runs one vCPU" in cases["cannot-boot"].find("error").get("message")
+
+
+@pytest.mark.kvm
+def test_keyword_selects_guests_and_an_all_pass_run_is_status_0(tmp_path):
+    manifest = write(tmp_path, MIXED)
+    result = run_kvmrun("test", manifest, "-k", "pass")
+    assert result.returncode == 0
+    assert "1 passed, 0 failed" in result.stdout.decode()
+    result = run_kvmrun("test", manifest, "-k", "zzz")
+    assert result.returncode == 2 and b"no guest name contains 'zzz'" in result.stderr
+
+
+@pytest.mark.kvm
+def test_the_projects_own_guest_manifest_passes():
+    from conftest import ROOT
+    result = run_kvmrun("test", ROOT / "guests" / "kvmrun.toml", env={})
+    assert result.returncode == 0, result.stdout.decode()
+
+
+def test_no_kvm_is_status_3_once(tmp_path, image):
+    manifest = write(tmp_path, '[[guest]]\nname = "a"\nimage = "g.bin"\n')
+    result = run_kvmrun("test", manifest, env={"KVMRUN_KVM_DEVICE": str(tmp_path / "none")})
+    assert result.returncode == 3 and result.stderr.count(b"\n") == 1
