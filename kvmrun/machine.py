@@ -188,10 +188,15 @@ class Machine:
                 for index, thread in enumerate(self._threads):
                     self._running[index] = True
                     thread.start()
-            if not self._done.wait(timeout):
-                self.finish(Outcome.timeout())
-            for thread in self._threads:
-                thread.join(JOIN_GRACE_SECONDS)
+            try:
+                if not self._done.wait(timeout):
+                    self.finish(Outcome.timeout())
+            finally:
+                # Also on the way out of an exception (KeyboardInterrupt in an API caller): no vCPU
+                # thread may outlive the run, or its kvm_run mapping would be closed under it.
+                self.finish(Outcome.interrupted(signal.SIGINT))
+                for thread in self._threads:
+                    thread.join(JOIN_GRACE_SECONDS)
         if self._errors:
             raise self._errors[0]
         assert self._outcome is not None

@@ -112,3 +112,20 @@ def test_runs_from_several_threads_at_once():
 def test_unknown_names_are_attribute_errors():
     with pytest.raises(AttributeError):
         kvmrun.no_such_thing  # noqa: B018
+
+
+@pytest.mark.kvm
+def test_ctrl_c_in_an_api_caller_stops_every_vcpu_thread():
+    import subprocess
+    import sys
+    script = f'''
+import os, signal, threading, time, kvmrun
+threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+try:
+    kvmrun.run({guest("spin64.elf")!r}, cpus=2)
+except KeyboardInterrupt:
+    time.sleep(0.1)
+    print([t.name for t in threading.enumerate() if t.name.startswith("vcpu")])
+'''
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.stdout == "[]\n", result.stderr
