@@ -45,11 +45,7 @@ _start:
     str ax
     call print_hex
     print " apic="
-    mov eax, 1
-    cpuid
-    shr ebx, 24
-    mov eax, ebx
-    call print_hex
+    call print_apic_id
     print 10
     hlt
     LIB32

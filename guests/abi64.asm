@@ -58,11 +58,7 @@ _start:
     movzx rax, ax
     call print_hex
     print " apic="
-    mov eax, 1
-    cpuid
-    shr ebx, 24
-    mov eax, ebx
-    call print_hex
+    call print_apic_id
     print 10
     ; RAM beyond 3 GiB continues at 4 GiB: when there is any, it is mapped and holds what we write.
     cmp r14, 3 * 1024 * 1024      ; rdx is RAM in KiB

@@ -16,11 +16,7 @@ _start:
     mov rax, r13
     call print_hex
     print " apic "
-    mov eax, 1
-    cpuid
-    shr ebx, 24
-    mov eax, ebx
-    call print_hex
+    call print_apic_id
     print " stack "
     mov rax, rsp
     call print_hex

@@ -132,7 +132,6 @@ class Machine:
     def __init__(self, vcpus: List[Vcpu], mem: GuestMemory, output, serial_input, strict_io: bool):
         self.vcpus = vcpus
         self.mem = mem
-        self.output = output
         self.bus = IoBus(strict=strict_io)
         self.uart = serial.Serial16550(output.put, serial_input)
         self.bus.register(serial.COM1_BASE, serial.PORT_COUNT, self.uart)
