@@ -3,6 +3,8 @@
 One PML4 page, one PDPT page per 512 GiB, and, only without 1 GiB pages, one page directory per GiB
 of 2 MiB pages. The pages follow each other from `base`; only those needed are written.
 """
+import array
+import functools
 from dataclasses import dataclass
 
 from .layout import GiB, PAGE_SIZE
@@ -51,25 +53,33 @@ def build_identity_map(mem: GuestMemory, base: int, ram_top: int, one_gib_pages:
     first_pd = first_pdpt + pdpts * PAGE_SIZE
     end = base + table_pages(span, one_gib_pages) * PAGE_SIZE
 
-    _write_table(mem, pml4, (first_pdpt + i * PAGE_SIZE | TABLE_FLAGS for i in range(pdpts)))
+    # Entries are arithmetic progressions (address | flags, the flags in the low bits the addresses
+    # leave clear), so each table is a range.
+    _write_table(mem, pml4, range(first_pdpt | TABLE_FLAGS, (first_pdpt | TABLE_FLAGS) + pdpts * PAGE_SIZE,
+                                  PAGE_SIZE))
     for p in range(pdpts):
-        gib_range = range(p * _ENTRIES, min(gibs, (p + 1) * _ENTRIES))
+        count = min(gibs, (p + 1) * _ENTRIES) - p * _ENTRIES
         if one_gib_pages:
-            entries = (g * GiB | LARGE_PAGE_FLAGS for g in gib_range)
+            first, step = p * _ENTRIES * GiB | LARGE_PAGE_FLAGS, GiB
         else:
-            entries = (first_pd + g * PAGE_SIZE | TABLE_FLAGS for g in gib_range)
-        _write_table(mem, first_pdpt + p * PAGE_SIZE, entries)
+            first, step = first_pd + p * _ENTRIES * PAGE_SIZE | TABLE_FLAGS, PAGE_SIZE
+        _write_table(mem, first_pdpt + p * PAGE_SIZE, range(first, first + count * step, step))
     if not one_gib_pages:
         two_mib = 2 << 20
         for g in range(gibs):
-            _write_table(mem, first_pd + g * PAGE_SIZE,
-                         (g * GiB + i * two_mib | LARGE_PAGE_FLAGS for i in range(_ENTRIES)))
+            first = g * GiB | LARGE_PAGE_FLAGS
+            _write_table(mem, first_pd + g * PAGE_SIZE, range(first, first + _ENTRIES * two_mib, two_mib))
     return PageTables(cr3=pml4, start=base, end=end, span=span, one_gib_pages=one_gib_pages)
 
 
-def _write_table(mem: GuestMemory, addr: int, entries) -> None:
+def _write_table(mem: GuestMemory, addr: int, entries: range) -> None:
     """Write one 512-entry table; entries past the given ones are zero (not present)."""
-    data = bytearray(PAGE_SIZE)
-    for i, entry in enumerate(entries):
-        data[i * 8:i * 8 + 8] = entry.to_bytes(8, "little")
-    mem.write(addr, bytes(data))
+    mem.write(addr, _table_bytes(entries.start, entries.step, len(entries)))
+
+
+@functools.lru_cache(maxsize=256)
+def _table_bytes(first: int, step: int, count: int) -> bytes:
+    # Built once per process: every boot of the same RAM size writes the same tables.
+    table = array.array("Q", range(first, first + step * count, step)) if count else array.array("Q")
+    table.extend([0] * (_ENTRIES - count))
+    return table.tobytes()

@@ -3,6 +3,7 @@
 Every size and offset is checked against the file before pyelftools reads it, so a corrupt image gives
 one precise LoaderError; section headers are never read (loading needs only program headers).
 """
+import functools
 from itertools import pairwise
 from typing import List
 
@@ -35,6 +36,7 @@ def is_elf(image: bytes) -> bool:
     return image[:4] == ELF_MAGIC
 
 
+@functools.lru_cache(maxsize=2)
 def _structs(elfclass: int):
     from elftools.elf.structs import ELFStructs   # imported only when an ELF is booted
     structs = ELFStructs(little_endian=True, elfclass=32 if elfclass == ELFCLASS32 else 64)

@@ -3,6 +3,7 @@
 Layouts are pinned by tests/test_abi.py against the sizes and offsets the kernel headers give.
 """
 import ctypes
+import functools
 from ctypes import c_uint8, c_uint16, c_uint32, c_uint64
 from enum import IntEnum
 
@@ -165,12 +166,17 @@ class kvm_cpuid2(ctypes.Structure):
 
 def cpuid_buffer(entries: int):
     """A kvm_cpuid2 followed by room for `entries` kvm_cpuid_entry2, as one ctypes object."""
+    buf = _cpuid2_type(entries)()
+    buf.nent = entries
+    return buf
+
+
+@functools.lru_cache(maxsize=8)
+def _cpuid2_type(entries: int):
     class _kvm_cpuid2_n(ctypes.Structure):
         _fields_ = [("nent", c_uint32), ("padding", c_uint32),
                     ("entries", kvm_cpuid_entry2 * entries)]
-    buf = _kvm_cpuid2_n()
-    buf.nent = entries
-    return buf
+    return _kvm_cpuid2_n
 
 
 class kvm_coalesced_mmio_zone(ctypes.Structure):

@@ -11,10 +11,12 @@ from .ioctl import Ioctl
 KVM_DEVICE = "/dev/kvm"
 
 _CPUID_MAX_ENTRIES = 256
+_SUPPORTED_CPUID: dict = {}
 
 
 class Kvm:
     def __init__(self, path: str = KVM_DEVICE):
+        self.path = path
         try:
             self.fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
         except FileNotFoundError:
@@ -37,7 +39,6 @@ class Kvm:
             raise KvmUnavailable(
                 f"{path} speaks KVM API version {version}; kvmrun needs {abi.KVM_API_VERSION}")
         self.api_version = version
-        self._cpuid = None
 
     def check_extension(self, cap: abi.Cap) -> int:
         return ioctl(self.fd, Ioctl.KVM_CHECK_EXTENSION, int(cap))
@@ -51,12 +52,15 @@ class Kvm:
                 or self.check_extension(abi.Cap.KVM_CAP_NR_VCPUS) or 4)
 
     def supported_cpuid(self):
-        """KVM_GET_SUPPORTED_CPUID, fetched once: a list of kvm_cpuid_entry2 copies."""
-        if self._cpuid is None:
+        """KVM_GET_SUPPORTED_CPUID: a list of kvm_cpuid_entry2. The host's answer does not change
+        while this process lives, so it is asked once per device path."""
+        cached = _SUPPORTED_CPUID.get(self.path)
+        if cached is None:
             buf = abi.cpuid_buffer(_CPUID_MAX_ENTRIES)
             ioctl(self.fd, Ioctl.KVM_GET_SUPPORTED_CPUID, buf)
-            self._cpuid = [abi.kvm_cpuid_entry2.from_buffer_copy(e) for e in buf.entries[:buf.nent]]
-        return self._cpuid
+            cached = _SUPPORTED_CPUID[self.path] = [abi.kvm_cpuid_entry2.from_buffer_copy(e)
+                                                     for e in buf.entries[:buf.nent]]
+        return cached
 
     def offers_1g_pages(self) -> bool:
         """CPUID 0x80000001 EDX bit 26 (Page1GB) as KVM passes it to guests."""
