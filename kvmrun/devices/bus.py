@@ -3,7 +3,8 @@
 Ports no device claims read as all ones and ignore writes, as on a PC with nothing decoding them;
 in strict mode they raise UnhandledAccess instead, which the machine turns into a guest fault.
 """
-from typing import Dict, Protocol
+import functools
+from typing import Callable, Dict, Protocol
 
 
 class PortDevice(Protocol):
@@ -21,6 +22,10 @@ class UnhandledAccess(Exception):
         super().__init__(f"unhandled {size}-byte {space} {direction} 0x{address:0{width}x}")
 
 
+def _ignore(value: int) -> None:
+    """A write to a port nothing decodes."""
+
+
 def all_ones(size: int) -> int:
     return (1 << (8 * size)) - 1
 
@@ -29,12 +34,23 @@ class IoBus:
     def __init__(self, strict: bool = False):
         self.strict = strict
         self._ports: Dict[int, PortDevice] = {}
+        # port -> callable(value) for one-byte writes, the most common exit: one call, no lookups.
+        self.byte_writers: Dict[int, Callable[[int], None]] = {}
 
     def register(self, first_port: int, count: int, device: PortDevice) -> None:
         for port in range(first_port, first_port + count):
             if port in self._ports:
                 raise ValueError(f"port 0x{port:x} is already claimed")
             self._ports[port] = device
+            self.byte_writers[port] = functools.partial(device.write, port, 1)
+
+    def byte_writer(self, port: int) -> Callable[[int], None]:
+        """The one-byte writer for a port no device claims, made once and kept in byte_writers."""
+        writer = self.byte_writers.get(port)
+        if writer is None:
+            writer = functools.partial(self.write, port, 1) if self.strict else _ignore
+            self.byte_writers[port] = writer
+        return writer
 
     def device_at(self, port: int):
         return self._ports.get(port)

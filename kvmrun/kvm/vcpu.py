@@ -25,6 +25,7 @@ class Vcpu:
             os.close(fd)
             raise
         self.map_size = mmap_size
+        self.mapping = self._map
         # One ctypes view over the mapping, made once: the run loop reads fields through it.
         self.kvm_run = abi.kvm_run.from_buffer(self._map)
         self.io = self.kvm_run.exit.io
@@ -138,6 +139,7 @@ class Vcpu:
         # The ctypes views export the mmap's buffer; drop them before closing it.
         del self.io
         del self.kvm_run
+        del self.mapping
         self._map.close()
         os.close(self.fd)
         self.fd = -1

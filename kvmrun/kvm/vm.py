@@ -29,6 +29,16 @@ class Vm:
         # unsigned long back to the 32-bit address, so send addresses above 2 GiB as their negative twin.
         ioctl(self.fd, Ioctl.KVM_SET_TSS_ADDR, addr - (1 << 32) if addr >= 1 << 31 else addr)
 
+    def coalesce_pio(self, port: int, size: int) -> None:
+        """Let KVM keep writes to [port, port+size) in the coalesced ring instead of exiting."""
+        zone = abi.kvm_coalesced_mmio_zone(addr=port, size=size, pio=1)
+        ioctl(self.fd, Ioctl.KVM_REGISTER_COALESCED_MMIO, zone)
+
+    def ioeventfd_pio(self, port: int, length: int, event_fd: int) -> None:
+        """Let KVM turn writes of `length` bytes to `port` into a signal on event_fd, without an exit."""
+        request = abi.kvm_ioeventfd(addr=port, len=length, fd=event_fd, flags=abi.KVM_IOEVENTFD_FLAG_PIO)
+        ioctl(self.fd, Ioctl.KVM_IOEVENTFD, request)
+
     def create_vcpu(self, index: int) -> Vcpu:
         fd = ioctl(self.fd, Ioctl.KVM_CREATE_VCPU, index)
         return Vcpu(fd, index, self._vcpu_mmap_size)
