@@ -15,6 +15,9 @@ test: $(VENV)/.installed guests
 	KVMRUN_GUESTS=$(BUILD)/guests $(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed guests
+	@command -v qemu-system-x86_64 >/dev/null && [ -x /usr/bin/time ] || { \
+		echo "installing qemu-system-x86 and time with apt-get (the comparison)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq qemu-system-x86 time; }
 	KVMRUN_GUESTS=$(BUILD)/guests $(VENV)/bin/python bench/run.py $(BENCH_ARGS)
 
 guests: tools

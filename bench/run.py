@@ -1,72 +1,216 @@
-"""kvmrun benchmarks: print figures (medians of repeated runs, with min and max). Never asserts.
+"""kvmrun's benchmarks, measured side by side in one run: medians of repeated runs, with min and max.
+Prints one table and writes bench/results.json. Never asserts: figures are for people to read.
 
-  make bench                      full run
-  python bench/run.py --quick     a few repetitions, to check the benchmarks still work
+  make bench                        the full run (installs QEMU for the comparison)
+  python bench/run.py --quick       tiny sizes and few repetitions: checks the benchmarks still work
 """
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-GUESTS = Path(os.environ.get("KVMRUN_GUESTS", ROOT / "build" / "guests"))
 sys.path.insert(0, str(ROOT))
 
+KVMRUN = [sys.executable, "-m", "kvmrun"]
+# As users run it: with cached bytecode. (Some environments set PYTHONDONTWRITEBYTECODE, which makes
+# every start compile kvmrun's modules again, while the packages in the import floor come compiled.)
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
-def summary(samples):
-    return {"median_ms": statistics.median(samples) * 1e3, "min_ms": min(samples) * 1e3,
-            "max_ms": max(samples) * 1e3, "runs": len(samples)}
+
+class Figure:
+    def __init__(self, samples):
+        self.samples = list(samples)
+
+    @property
+    def median(self):
+        return statistics.median(self.samples)
+
+    def as_dict(self, unit):
+        return {"median": self.median, "min": min(self.samples), "max": max(self.samples),
+                "runs": len(self.samples), "unit": unit}
 
 
-def time_process(argv, runs):
+def timed(argv, runs, env=None):
+    """Wall-clock seconds of whole processes; stdout is discarded."""
     samples = []
     for _ in range(runs):
         start = time.perf_counter()
-        subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env or ENV, check=False)
         samples.append(time.perf_counter() - start)
-    return summary(samples)
+    return Figure(samples)
 
 
-def time_in_process(image, runs):
-    from kvmrun.console import CapturedOutput
-    from kvmrun.machine import BootConfig, boot
+def peak_rss_mib(argv, runs):
+    """Peak RSS through GNU time: a child forked from this Python process would count Python's own
+    pages in its high-water mark, a grandchild forked from `time` does not."""
     samples = []
     for _ in range(runs):
+        result = subprocess.run(["/usr/bin/time", "-f", "%M", *argv], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True, env=ENV, check=False)
+        samples.append(int(result.stderr.strip().splitlines()[-1]) / 1024)
+    return Figure(samples)
+
+
+def build(build_dir, exits, outsb):
+    subprocess.run(["make", "-s", "-B", "-C", str(ROOT / "bench" / "guests"), f"BUILD={build_dir}", f"EXITS={exits}",
+                    f"OUTSB={outsb}"], check=True)
+
+
+def qemu_argv(machine):
+    qemu = shutil.which("qemu-system-x86_64")
+    if qemu is None:
+        return None
+    argv = [qemu, "-enable-kvm", "-display", "none", "-no-reboot", "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
+    if machine == "microvm":
+        argv += ["-M", "microvm", "-nodefaults"]
+    else:
+        argv += ["-serial", "none", "-monitor", "none"]
+    return argv
+
+
+def in_process_boots(image, boots):
+    import kvmrun
+    kvmrun.run(image)
+    samples = []
+    for _ in range(boots):
         start = time.perf_counter()
-        outcome = boot(BootConfig(image=image), CapturedOutput())
+        kvmrun.run(image)
         samples.append(time.perf_counter() - start)
-        assert outcome.status == 0
-    return summary(samples)
+    return Figure(samples)
+
+
+def suite_throughput(image, guests, jobs, runs):
+    """kvmrun test on a manifest of `guests` copies of a small guest: guests per second, counted over
+    the whole command and over the run itself (without Python's start-up)."""
+    with tempfile.TemporaryDirectory() as folder:
+        manifest = Path(folder) / "kvmrun.toml"
+        manifest.write_text("".join(f'[[guest]]\nname = "g{i}"\nimage = "{image}"\n\n' for i in range(guests)))
+        whole, inner = [], []
+        for _ in range(runs):
+            start = time.perf_counter()
+            result = subprocess.run(KVMRUN + ["test", str(manifest), "--jobs", str(jobs)], capture_output=True,
+                                    text=True, env=ENV, check=False)
+            whole.append(guests / (time.perf_counter() - start))
+            elapsed = float(result.stdout.rsplit(" in ", 1)[1].split()[0])
+            inner.append(guests / elapsed)
+    return Figure(whole), Figure(inner)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="few repetitions: check, don't measure")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, few repetitions")
     parser.add_argument("--json", default=str(ROOT / "bench" / "results.json"))
     args = parser.parse_args()
-    runs = 3 if args.quick else 30
-    hello = str(GUESTS / "hello64.elf")
-    results = {
-        "python -c pass": time_process([sys.executable, "-c", "pass"], runs),
-        "python -c 'import click, elftools.elf.structs'":
-            time_process([sys.executable, "-c", "import click, elftools.elf.structs"], runs),
-        "kvmrun boot hello64.elf (whole process)":
-            time_process([sys.executable, "-m", "kvmrun", "boot", hello], runs),
-        "boot hello64.elf in-process (machine.boot)": time_in_process(hello, runs * 4),
-    }
+    quick = args.quick
+    runs, exits, outsb, boots = (2, 20000, 65536, 20) if quick else (7, 100000, 1 << 20, 300)
+    bdir = ROOT / "build" / ("bench-quick" if quick else "bench")
+    build(bdir, exits, outsb)
+    subprocess.run(KVMRUN + ["--version"], env=ENV, stdout=subprocess.DEVNULL, check=True)   # writes bytecode
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "kvmrun")], env=ENV, check=True)
+    runner = str(bdir / "runner")
+    g = {name: str(bdir / name) for name in ("hlt.bin", "outs80.bin", "outs81.bin", "outsb.bin",
+                                             "hlt_multiboot.elf")}
+    results = {}
+    rows = []
+
+    def record(key, figure, unit):
+        results[key] = figure.as_dict(unit)
+        return figure
+
+    # 1. whole-process boot of a HLT guest
+    boot_k = record("boot_kvmrun_ms", Figure(s * 1e3 for s in timed(KVMRUN + ["boot", g["hlt.bin"]], runs).samples), "ms")
+    boot_c = record("boot_c_runner_ms", Figure(s * 1e3 for s in timed([runner, g["hlt.bin"]], runs).samples), "ms")
+    floor_pass = record("python_pass_ms", Figure(s * 1e3 for s in timed([sys.executable, "-c", "pass"], runs).samples), "ms")
+    floor_import = record("python_import_floor_ms", Figure(
+        s * 1e3 for s in timed([sys.executable, "-c", "import click, elftools.elf.elffile"], runs).samples), "ms")
+    qemu = {}
+    for machine, qruns in (("microvm", runs), ("pc", 2 if quick else 3)):
+        argv = qemu_argv(machine)
+        if argv is not None:
+            qemu[machine] = record(f"boot_qemu_{machine}_ms", Figure(
+                s * 1e3 for s in timed(argv + ["-kernel", g["hlt_multiboot.elf"]], qruns).samples), "ms")
+    rows.append(("whole-process boot, HLT guest", f"{boot_k.median:.1f} ms",
+                 f"C {boot_c.median:.1f} ms; QEMU microvm {_ms(qemu.get('microvm'))}; QEMU pc {_ms(qemu.get('pc'))}",
+                 f"≤ import floor + 10 ms = {floor_import.median + 10:.1f} ms "
+                 f"(python -c pass {floor_pass.median:.1f} ms)"))
+
+    # 2. in-process boot
+    inproc = record("boot_in_process_ms", Figure(s * 1e3 for s in in_process_boots(g["hlt.bin"], boots).samples), "ms")
+    rows.append(("in-process boot (kvmrun.run)", f"{inproc.median:.2f} ms", f"C whole process {boot_c.median:.1f} ms",
+                 f"≤ 2 x C = {2 * boot_c.median:.1f} ms"))
+
+    # 3. cost per port-IO exit
+    hlt_k = timed(KVMRUN + ["boot", g["hlt.bin"]], runs).median
+    hlt_c = timed([runner, g["hlt.bin"]], runs).median
+    per_k = record("exit_kvmrun_us", Figure((s - hlt_k) / exits * 1e6
+                                            for s in timed(KVMRUN + ["boot", g["outs81.bin"]], runs).samples), "µs")
+    per_c = record("exit_c_runner_us", Figure((s - hlt_c) / exits * 1e6
+                                              for s in timed([runner, g["outs81.bin"]], runs).samples), "µs")
+    per_k80 = record("exit_kvmrun_post_us", Figure((s - hlt_k) / exits * 1e6
+                                                   for s in timed(KVMRUN + ["boot", g["outs80.bin"]], runs).samples), "µs")
+    per_c80 = record("exit_c_runner_post_us", Figure((s - hlt_c) / exits * 1e6
+                                                     for s in timed([runner, g["outs80.bin"]], runs).samples), "µs")
+    rows.append(("port-IO exit (OUT to an unclaimed port)", f"{per_k.median:.2f} µs",
+                 f"C {per_c.median:.2f} µs ({per_k.median / per_c.median:.2f}x)", "≤ 1.2x C"))
+    rows.append(("OUT to port 0x80 (kvmrun: ioeventfd)", f"{per_k80.median:.2f} µs", f"C {per_c80.median:.2f} µs "
+                 f"(plain exits)", "-"))
+
+    # 4. serial throughput with rep outsb
+    mib = outsb / (1 << 20)               # start-up (the HLT guest's time) subtracted, as for exits
+    tp_k = record("outsb_kvmrun_mib_s", Figure(mib / (s - hlt_k) for s in
+                                               timed(KVMRUN + ["boot", g["outsb.bin"]], runs).samples), "MiB/s")
+    tp_c = record("outsb_c_runner_mib_s", Figure(mib / (s - hlt_c) for s in
+                                                 timed([runner, g["outsb.bin"]], runs).samples), "MiB/s")
+    rows.append((f"rep outsb, {outsb // 1024} KiB to COM1", f"{tp_k.median * 1024:.0f} KiB/s",
+                 f"C {tp_c.median * 1024:.0f} KiB/s ({tp_k.median / tp_c.median:.2f}x)", "≥ 0.85x C"))
+
+    # 5. SMP: aggregate exit rate of 2 vCPUs vs 1
+    rate1 = record("exits_per_s_1_vcpu", Figure(exits / (s - hlt_k) for s in
+                                                timed(KVMRUN + ["boot", g["outs81.bin"]], runs).samples), "exits/s")
+    rate2 = record("exits_per_s_2_vcpus", Figure(2 * exits / (s - hlt_k) for s in
+                                                 timed(KVMRUN + ["boot", "--cpus", "2", g["outs81.bin"]],
+                                                       runs).samples), "exits/s")
+    rows.append(("SMP exit rate, 2 vCPUs vs 1", f"{rate2.median / 1e3:.0f}k/s vs {rate1.median / 1e3:.0f}k/s",
+                 f"{rate2.median / rate1.median:.2f}x", "≥ 1.6x"))
+
+    # 6. peak RSS with 1 GiB of guest RAM
+    rss_k = record("rss_kvmrun_mib", peak_rss_mib(KVMRUN + ["boot", "--memory", "1G", g["hlt.bin"]], runs), "MiB")
+    rss_c = record("rss_c_runner_mib", peak_rss_mib([runner, g["hlt.bin"], "1024"], runs), "MiB")
+    rows.append(("peak RSS, --memory 1G", f"{rss_k.median:.1f} MiB", f"C {rss_c.median:.1f} MiB "
+                 f"(+{rss_k.median - rss_c.median:.1f} MiB)", "≤ C + 30 MiB"))
+
+    # 7. kvmrun test throughput
+    count = 10 if quick else 40
+    for jobs in (1, 2):
+        whole, inner = suite_throughput(g["hlt.bin"], count, jobs, runs)
+        record(f"kvmrun_test_guests_per_s_jobs{jobs}", whole, "guests/s")
+        record(f"kvmrun_test_guests_per_s_jobs{jobs}_run_only", inner, "guests/s")
+        micro = qemu.get("microvm")
+        rows.append((f"kvmrun test, {count} guests, --jobs {jobs}", f"{whole.median:.0f} guests/s",
+                     f"{inner.median:.0f} guests/s without start-up"
+                     + (f"; QEMU microvm {1e3 / micro.median:.0f} boots/s" if micro else ""),
+                     "≥ 10x QEMU microvm" if micro else "-"))
+
     Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     from rich.console import Console
     from rich.table import Table
-    table = Table(title=f"kvmrun benchmarks ({'quick' if args.quick else 'full'})")
-    for column in ("what", "median ms", "min ms", "max ms", "runs"):
-        table.add_column(column, justify="left" if column == "what" else "right")
-    for name, r in results.items():
-        table.add_row(name, f"{r['median_ms']:.1f}", f"{r['min_ms']:.1f}", f"{r['max_ms']:.1f}", str(r["runs"]))
-    Console().print(table)
+    table = Table(title=f"kvmrun benchmarks ({'quick: sizes too small to mean much' if quick else 'medians'})")
+    for column in ("figure", "kvmrun", "compared with", "target"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*row)
+    Console(width=160).print(table)
+
+
+def _ms(figure):
+    return "not installed" if figure is None else f"{figure.median:.0f} ms"
 
 
 if __name__ == "__main__":

@@ -7,8 +7,7 @@ bytearray instead.
 import ctypes
 import mmap
 import struct
-from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import List, NamedTuple, Optional, Tuple
 
 from . import layout
 from .errors import GuestMemoryError, KvmrunError
@@ -16,8 +15,7 @@ from .errors import GuestMemoryError, KvmrunError
 _MAP_NORESERVE = 0x4000           # <sys/mman.h>; Python's mmap module does not name it
 
 
-@dataclass(frozen=True)
-class RamRegion:
+class RamRegion(NamedTuple):
     guest_addr: int
     size: int
     host_offset: int

@@ -1,9 +1,9 @@
 """How a run ended, and the one place that turns that into kvmrun's exit status."""
-from dataclasses import dataclass
 from enum import Enum
-from typing import Optional
+from typing import TYPE_CHECKING, NamedTuple, Optional
 
-from .diagnostics import FaultReport
+if TYPE_CHECKING:                 # the report's module is imported only when there is a fault
+    from .diagnostics import FaultReport
 
 STATUS_OK = 0
 STATUS_FAULT = 1
@@ -22,11 +22,10 @@ class Reason(Enum):
     INTERRUPTED = "interrupted"   # SIGINT or SIGTERM
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     reason: Reason
     status: int
-    fault: Optional[FaultReport] = None
+    fault: Optional["FaultReport"] = None
 
     @classmethod
     def halted(cls) -> "Outcome":
@@ -41,7 +40,7 @@ class Outcome:
         return cls(Reason.RESET, STATUS_OK)
 
     @classmethod
-    def guest_fault(cls, report: FaultReport) -> "Outcome":
+    def guest_fault(cls, report: "FaultReport") -> "Outcome":
         return cls(Reason.FAULT, STATUS_FAULT, report)
 
     @classmethod

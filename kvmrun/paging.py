@@ -5,9 +5,9 @@ of 2 MiB pages. The pages follow each other from `base`; only those needed are w
 """
 import array
 import functools
-from dataclasses import dataclass
+from typing import NamedTuple
 
-from .layout import GiB, PAGE_SIZE
+from .layout import PAGE_SIZE, GiB
 from .memory import GuestMemory
 
 PRESENT = 1 << 0
@@ -21,8 +21,7 @@ _PDPT_SPAN = _ENTRIES * GiB       # what one PDPT covers
 _MAX_SPAN = _ENTRIES * _PDPT_SPAN  # what one PML4 covers: 256 TiB
 
 
-@dataclass(frozen=True)
-class PageTables:
+class PageTables(NamedTuple):
     cr3: int                      # guest-physical address of the PML4
     start: int                    # [start, end): the guest-physical pages the tables occupy
     end: int

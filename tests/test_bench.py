@@ -16,5 +16,7 @@ def test_bench_quick_mode_writes_every_figure(tmp_path):
                             env={**__import__("os").environ, "KVMRUN_GUESTS": str(GUESTS)})
     assert result.returncode == 0, result.stderr
     figures = json.loads(out.read_text())
-    assert len(figures) == 4 and all(f["median_ms"] > 0 and f["runs"] >= 3 for f in figures.values())
+    for key in ("boot_kvmrun_ms", "boot_c_runner_ms", "boot_in_process_ms", "exit_kvmrun_us", "exit_c_runner_us",
+                "outsb_kvmrun_mib_s", "exits_per_s_2_vcpus", "rss_kvmrun_mib", "kvmrun_test_guests_per_s_jobs2"):
+        assert figures[key]["median"] > 0 and figures[key]["runs"] >= 2, key
     assert "kvmrun benchmarks" in result.stdout

@@ -4,9 +4,8 @@ Segment state follows the Intel SDM's rules for VM entry (vol. 3C, 28.3.1.2): ac
 segments, CS.L=1 with CS.D=0 in long mode, TR a present busy TSS, EFER.LMA together with LME and PG.
 """
 import struct
-from dataclasses import dataclass
 from enum import Enum
-from typing import List, Tuple
+from typing import List, NamedTuple, Tuple
 
 from .. import layout
 from ..kvm import abi
@@ -53,8 +52,7 @@ PROTECTED_MODE_CR0 = CR0_PE | CR0_ET
 RFLAGS_RESERVED = 0x2            # bit 1 is always set; IF clear
 
 
-@dataclass(frozen=True)
-class Segment:
+class Segment(NamedTuple):
     """A segment as the CPU caches it (the fields of kvm_segment), from which the GDT entry is made."""
     selector: int
     base: int
@@ -161,8 +159,7 @@ def initial_sregs(sregs: abi.kvm_sregs, mode: Mode, entry: int, cr3: int) -> Non
         long_mode_sregs(sregs, cr3)
 
 
-@dataclass(frozen=True)
-class EntryState:
+class EntryState(NamedTuple):
     """What the ABI hands a vCPU in its general registers."""
     entry: int
     vcpu_index: int

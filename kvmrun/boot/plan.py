@@ -1,15 +1,13 @@
 """LoadPlan: what a loader wants written where. Checked against RAM and kvmrun's own structures
 before a byte is written, so a bad image never half-loads."""
-from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
+from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 from ..errors import LoaderError
 from ..memory import GuestMemory, RamLayout, overlap
 from .cpu_modes import Mode
 
 
-@dataclass(frozen=True)
-class LoadSegment:
+class LoadSegment(NamedTuple):
     addr: int                     # guest-physical
     data: bytes                   # copied to addr
     memsz: int                    # bytes [addr + len(data), addr + memsz) are zeroed
@@ -20,24 +18,21 @@ class LoadSegment:
         return self.addr + self.memsz
 
 
-@dataclass(frozen=True)
-class LoadPlan:
+class LoadPlan(NamedTuple):
     kind: str                     # "raw", "ELF64", "ELF32"
     default_mode: Mode
     entry: int                    # guest-physical
     segments: Tuple[LoadSegment, ...]
 
 
-@dataclass(frozen=True)
-class Reserved:
+class Reserved(NamedTuple):
     """A range kvmrun itself writes at boot, which the image must not overlap."""
     start: int
     end: int
     what: str
 
 
-@dataclass(frozen=True)
-class LoadResult:
+class LoadResult(NamedTuple):
     entry: int
     mode: Mode
     ranges: Tuple[Tuple[int, int], ...]

@@ -1,6 +1,5 @@
 """Where kvmrun's own boot structures go for a given mode and RAM size, and writing them."""
-from dataclasses import dataclass
-from typing import List, Tuple
+from typing import List, NamedTuple, Tuple
 
 from .. import layout, paging
 from ..errors import ConfigError
@@ -9,8 +8,7 @@ from .cpu_modes import GDT_LIMIT, Mode, stack_tops, write_descriptor_tables
 from .plan import Reserved
 
 
-@dataclass(frozen=True)
-class BootStructures:
+class BootStructures(NamedTuple):
     reserved: Tuple[Reserved, ...]
     stack_tops: Tuple[int, ...]   # per vCPU; empty in real mode (SP is fixed there)
 

@@ -5,7 +5,7 @@ import mmap
 import os
 from typing import Optional
 
-from . import abi, exits
+from . import abi
 from ._call import ioctl
 from .abi import KvmExit
 from .ioctl import Ioctl
@@ -65,7 +65,9 @@ class Vcpu:
         return True
 
     def decode_exit(self, reason: int):
-        """The current exit as one of the dataclasses in exits.py (not used for port IO)."""
+        """The current exit as one of the dataclasses in exits.py (the run loop decodes port IO
+        itself, so this module is imported only when a rarer exit happens)."""
+        from . import exits
         run = self.kvm_run
         ex = run.exit
         if reason == KvmExit.KVM_EXIT_IO:
