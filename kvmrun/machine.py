@@ -42,8 +42,9 @@ ABSORB_AFTER_EXITS = 4096
 _TICK_SECONDS = 0.05                # how often output held in the coalesced ring is shown
 _KVM_RUN = int(Ioctl.KVM_RUN)
 # exit_reason at offset 8 of kvm_run, then (from offset 32) the io member of the exit union:
-# direction, size, port, count, data_offset.
-_EXIT_HEAD = struct.Struct("<I20xBBHIQ")
+# direction and size as one little-endian u16, port, count, data_offset.
+_EXIT_HEAD = struct.Struct("<I20xHHIQ")
+_OUT_1_BYTE = abi.KVM_EXIT_IO_OUT | 1 << 8    # direction OUT, size 1
 _EXIT_REASON_OFFSET = abi.kvm_run.exit_reason.offset
 _RUN_HEADER_END = abi.kvm_run.exit.offset + ctypes.sizeof(abi.kvm_run_exit)
 _EXIT_IO, _EXIT_INTR, _EXIT_HLT = int(KvmExit.KVM_EXIT_IO), int(KvmExit.KVM_EXIT_INTR), int(KvmExit.KVM_EXIT_HLT)
@@ -282,18 +283,21 @@ class Machine:
         writers, byte_writer = self.bus.byte_writers, self.bus.byte_writer
         # Bound acquire/release: measured here at a quarter of the cost of `with lock:`.
         acquire, release = self._io_lock.acquire, self._io_lock.release
-        exit_io, exit_intr, exit_hlt, io_out, header_end = _EXIT_IO, _EXIT_INTR, _EXIT_HLT, _IO_OUT, _RUN_HEADER_END
+        exit_io, exit_intr, exit_hlt, out_1_byte = _EXIT_IO, _EXIT_INTR, _EXIT_HLT, _OUT_1_BYTE
+        # KVM puts port IO data one page into kvm_run; the fast path takes exactly that offset (inside
+        # the mapping) and leaves any other to _port_io's full bounds check.
+        fast_offset = mmap.PAGESIZE if _RUN_HEADER_END <= mmap.PAGESIZE < map_size else -1
         while not self._stopping:
             try:
                 ioctl(fd, request)
             except InterruptedError:
                 continue
-            reason, direction, size, port, count, offset = head(mapping, _EXIT_REASON_OFFSET)
+            reason, direction_size, port, count, offset = head(mapping, _EXIT_REASON_OFFSET)
             shared = self._shared                   # False for a lone vCPU whose ring is not live
             if shared and self._ring_live:
                 self.drain()
             if reason == exit_io:
-                if direction == io_out and size == 1 and count == 1 and header_end <= offset < map_size:
+                if direction_size == out_1_byte and count == 1 and offset == fast_offset:
                     writer = writers.get(port) or byte_writer(port)
                     try:
                         if shared:          # devices and output are shared with other vCPUs and tick()
@@ -307,7 +311,7 @@ class Machine:
                     except UnhandledAccess as err:
                         return self._fault(vcpu, reason, f"--strict-io: {err}")
                     continue
-                outcome = self._port_io(vcpu, direction, size, port, count)
+                outcome = self._port_io(vcpu, direction_size & 0xFF, direction_size >> 8, port, count)
                 if outcome is not None:
                     return outcome
                 continue
