@@ -6,7 +6,7 @@ guest polls for it, so a guest that only prints never pays for a poll.
 """
 import os
 import select
-from typing import Optional
+from typing import Callable, Optional
 
 _FLUSH_AT = 64 * 1024
 _READ_CHUNK = 4096
@@ -14,13 +14,15 @@ _POLLS_BEFORE_HOST_READ = 2       # a putc reads LSR once; a getc loop reads it 
 
 
 class FdOutput:
-    """Buffered, byte-exact writer to a file descriptor. A closed reader (EPIPE) drops the output."""
+    """Buffered, byte-exact writer to a file descriptor. When the reader goes away (EPIPE) the output
+    is dropped and `on_closed` is called once: the machine uses it to end the run."""
 
     def __init__(self, fd: int):
         self.fd = fd
         self._buf = bytearray()
         self.count = 0                # bytes put so far: lets the input side see output activity
         self.broken = False
+        self.on_closed: Optional[Callable[[], None]] = None
 
     def put(self, byte: int) -> None:
         self._buf.append(byte)
@@ -41,6 +43,8 @@ class FdOutput:
                 continue
             except BrokenPipeError:
                 self.broken = True
+                if self.on_closed is not None:
+                    self.on_closed()
                 return
             data = data[written:]
 
@@ -50,6 +54,7 @@ class CapturedOutput:
 
     def __init__(self):
         self.data = bytearray()
+        self.on_closed = None         # memory never closes
 
     def put(self, byte: int) -> None:
         self.data.append(byte)

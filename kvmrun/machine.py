@@ -173,6 +173,7 @@ class Machine:
         self.vcpus = vcpus
         self.mem = mem
         self._output = output
+        output.on_closed = lambda: self.finish(Outcome.output_closed())
         # Writes to COM1's THR that KVM coalesced (see boot()); None where the host cannot, and
         # not live until the port has been absorbed.
         self._ring = CoalescedRing(vcpus[0].mapping, ring_page, mmap.PAGESIZE) if ring_page and vcpus else None
@@ -309,7 +310,7 @@ class Machine:
                         else:
                             writer(mapping[offset])
                     except UnhandledAccess as err:
-                        return self._fault(vcpu, reason, f"--strict-io: {err}")
+                        return self._strict_io_fault(vcpu, reason, err)
                     continue
                 outcome = self._port_io(vcpu, direction_size & 0xFF, direction_size >> 8, port, count)
                 if outcome is not None:
@@ -342,7 +343,7 @@ class Machine:
                 if not vcpu.io_in_complete(data):
                     return self._fault(vcpu, reason, "KVM's IO data block lies outside kvm_run")
         except UnhandledAccess as err:
-            return self._fault(vcpu, reason, f"--strict-io: {err}")
+            return self._strict_io_fault(vcpu, reason, err)
         return None
 
     def absorb_after(self, port: int, exits: int, absorb: Callable[[], None]) -> None:
@@ -388,14 +389,14 @@ class Machine:
                 with self._io_lock:
                     vcpu.mmio_complete_read(self.bus.mmio_read(exit.address, exit.length))
             except UnhandledAccess as err:
-                return self._fault(vcpu, reason, f"--strict-io: {err}")
+                return self._strict_io_fault(vcpu, reason, err)
             return None
         if isinstance(exit, exits.MmioWrite):
             try:
                 with self._io_lock:
                     self.bus.mmio_write(exit.address, exit.data)
             except UnhandledAccess as err:
-                return self._fault(vcpu, reason, f"--strict-io: {err}")
+                return self._strict_io_fault(vcpu, reason, err)
             return None
         if isinstance(exit, exits.Shutdown):
             return self._fault(vcpu, reason, "triple fault: an exception could not be delivered, "
@@ -418,13 +419,19 @@ class Machine:
             return self._fault(vcpu, reason, f"system event {name}")
         return self._fault(vcpu, reason, "kvmrun does not handle this exit")
 
-    def _fault(self, vcpu: Vcpu, reason: int, summary: str, details=()) -> Outcome:
+    def _fault(self, vcpu: Vcpu, reason: int, summary: str, details=(), at_rip: bool = False) -> Outcome:
         from .diagnostics import exit_reason_name
-        return Outcome.guest_fault(capture_fault(vcpu, self.mem, exit_reason_name(reason), summary, details))
+        return Outcome.guest_fault(capture_fault(vcpu, self.mem, exit_reason_name(reason), summary, details,
+                                                 at_rip))
+
+    def _strict_io_fault(self, vcpu: Vcpu, reason: int, err: UnhandledAccess) -> Outcome:
+        return self._fault(vcpu, reason, f"--strict-io: {err}", at_rip=True)
 
 
-def capture_fault(vcpu: Vcpu, mem: GuestMemory, exit_name: str, summary: str, details=()):
-    """Snapshot the vCPU for a FaultReport; what cannot be read is left out rather than guessed."""
+def capture_fault(vcpu: Vcpu, mem: GuestMemory, exit_name: str, summary: str, details=(), at_rip=False):
+    """Snapshot the vCPU for a FaultReport; what cannot be read is left out rather than guessed.
+    `at_rip` ends the summary with RIP as KVM left it at the exit (on the instruction for an IN; KVM
+    may already have stepped past an OUT)."""
     from .diagnostics import CODE_BYTES, GENERAL_REGISTERS, SEGMENT_REGISTERS, FaultReport, SegmentState
     try:
         regs_struct = vcpu.get_regs()
@@ -447,6 +454,8 @@ def capture_fault(vcpu: Vcpu, mem: GuestMemory, exit_name: str, summary: str, de
             code = mem.read(physical, CODE_BYTES)
         except GuestMemoryError:
             physical = None
+    if at_rip:
+        summary += f" at RIP 0x{regs['rip']:x}"
     return FaultReport(vcpu=vcpu.index, exit=exit_name, summary=summary, details=tuple(details), regs=regs,
                        control=control, segments=segments, tables=tables, code_address=physical, code=code)
 

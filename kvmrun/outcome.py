@@ -11,6 +11,7 @@ STATUS_USAGE = 2
 STATUS_NO_KVM = 3
 STATUS_TIMEOUT = 124
 STATUS_SIGNAL_BASE = 128
+STATUS_OUTPUT_CLOSED = STATUS_SIGNAL_BASE + 13     # as if SIGPIPE had ended kvmrun, which shells expect
 
 
 class Reason(Enum):
@@ -20,6 +21,7 @@ class Reason(Enum):
     FAULT = "fault"               # triple fault, entry failure, internal error, strict-io violation
     TIMEOUT = "timeout"           # --timeout elapsed
     INTERRUPTED = "interrupted"   # SIGINT or SIGTERM
+    OUTPUT_CLOSED = "output-closed"  # stdout's reader went away (`kvmrun boot g.elf | head -c 10`)
 
 
 class Outcome(NamedTuple):
@@ -46,6 +48,10 @@ class Outcome(NamedTuple):
     @classmethod
     def timeout(cls) -> "Outcome":
         return cls(Reason.TIMEOUT, STATUS_TIMEOUT)
+
+    @classmethod
+    def output_closed(cls) -> "Outcome":
+        return cls(Reason.OUTPUT_CLOSED, STATUS_OUTPUT_CLOSED)
 
     @classmethod
     def interrupted(cls, signum: int) -> "Outcome":

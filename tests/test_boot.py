@@ -155,7 +155,7 @@ def test_strict_io_makes_an_unknown_port_a_guest_fault():
     result = run_kvmrun("boot", "--strict-io", guest("unknownio64.elf"))
     assert result.returncode == 1
     err = result.stderr.decode()
-    assert "KVM_EXIT_IO (2)" in err and "--strict-io: unhandled 1-byte port read from 0x02fd" in err
+    assert "KVM_EXIT_IO (2)" in err and "--strict-io: unhandled 1-byte port read from 0x02fd at RIP 0x100008" in err
     assert "RIP" in err
 
 
@@ -235,3 +235,19 @@ def test_absorbed_output_keeps_its_order_and_shows_while_the_guest_spins():
         proc.communicate(timeout=30)
     assert lines == [b"." * 5000 + b"\n", b"divisor ok\n", b"done\n"]
     assert shown_after < 20
+
+
+def test_a_closed_stdout_pipe_ends_the_run_with_141():
+    """`kvmrun boot g.elf | head -c 10`: once the reader is gone, the guest is stopped at once."""
+    import subprocess
+    import sys
+    import time
+    start = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-m", "kvmrun", "boot", "--timeout", "60", guest("coalesce64.elf")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout.read(10) == b"." * 10
+    proc.stdout.close()                                      # what head does after its 10 bytes
+    err = proc.stderr.read()
+    assert proc.wait(timeout=30) == 141
+    assert b"Traceback" not in err
+    assert time.monotonic() - start < 30
