@@ -108,6 +108,14 @@ def test_elf32_corrupt_phentsize():
         plan_elf(bytes(image))
 
 
+@pytest.mark.parametrize("entry, flags", [(0x9000000, 5), (0x100004, 6)])
+def test_entry_must_lie_in_an_executable_segment(entry, flags):
+    image = elf([Seg(0x100000, CODE, flags=flags)], entry=entry)
+    with pytest.raises(LoaderError) as err:
+        plan_elf(bytes(image))
+    assert str(err.value) == f"ELF64's entry point 0x{entry:x} is not inside an executable PT_LOAD segment"
+
+
 def test_no_loadable_segment():
     image = elf([Seg(0x100000, b"n", type=PT_NOTE)], entry=0x100000)
     with pytest.raises(LoaderError, match=r"^ELF64 has no loadable segment"):

@@ -18,6 +18,7 @@ EV_CURRENT = 1
 ET_EXEC = 2
 EM_386, EM_X86_64 = 3, 62
 PT_LOAD = 1
+PF_X = 1
 PN_XNUM = 0xFFFF
 _ADDRESS_LIMIT = 1 << 64
 
@@ -103,14 +104,14 @@ def plan_elf(image: bytes) -> LoadPlan:
                               "overflows the address space")
         segments.append(LoadSegment(addr=ph.p_paddr, data=image[ph.p_offset:ph.p_offset + ph.p_filesz],
                                     memsz=ph.p_memsz, name=name))
-        if physical_entry is None and ph.p_vaddr <= entry < ph.p_vaddr + ph.p_memsz:
+        if physical_entry is None and ph.p_flags & PF_X and ph.p_vaddr <= entry < ph.p_vaddr + ph.p_memsz:
             physical_entry = entry - ph.p_vaddr + ph.p_paddr
     if not segments:
         raise LoaderError(f"{kind} has no loadable segment (PT_LOAD with p_memsz > 0)")
+    if physical_entry is None:
+        raise LoaderError(f"{kind}'s entry point 0x{entry:x} is not inside an executable PT_LOAD segment")
     _refuse_overlaps(kind, segments)
-    return LoadPlan(kind=kind, default_mode=mode,
-                    entry=entry if physical_entry is None else physical_entry,
-                    segments=tuple(segments))
+    return LoadPlan(kind=kind, default_mode=mode, entry=physical_entry, segments=tuple(segments))
 
 
 def _raw_machine(image: bytes) -> int:
