@@ -20,6 +20,14 @@ bench: $(VENV)/.installed guests
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq qemu-system-x86 time; }
 	KVMRUN_GUESTS=$(BUILD)/guests $(VENV)/bin/python bench/run.py $(BENCH_ARGS)
 
+FUZZ_SECONDS ?= 60
+fuzz: $(VENV)/.installed guests
+	$(VENV)/bin/pip install -q atheris
+	mkdir -p $(BUILD)/fuzz-corpus
+	cp $(BUILD)/guests/*.elf $(BUILD)/guests/*.bin $(BUILD)/fuzz-corpus/
+	$(VENV)/bin/python fuzz/fuzz_loaders.py -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+		$(BUILD)/fuzz-corpus
+
 guests: tools
 	$(MAKE) -C guests BUILD=$(abspath $(BUILD))/guests
 
@@ -48,4 +56,4 @@ clean:
 distclean: clean
 	rm -rf $(VENV)
 
-.PHONY: all demo test bench guests tools clean distclean
+.PHONY: all demo test bench fuzz guests tools clean distclean
