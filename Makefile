@@ -14,6 +14,9 @@ demo: $(VENV)/.installed guests
 test: $(VENV)/.installed guests
 	KVMRUN_GUESTS=$(BUILD)/guests $(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
+soak: $(VENV)/.installed guests
+	KVMRUN_GUESTS=$(BUILD)/guests $(VENV)/bin/python -m pytest -m soak $(PYTEST_ARGS)
+
 bench: $(VENV)/.installed guests
 	@command -v qemu-system-x86_64 >/dev/null && [ -x /usr/bin/time ] || { \
 		echo "installing qemu-system-x86 and time with apt-get (the comparison)"; \
@@ -31,12 +34,14 @@ fuzz: $(VENV)/.installed guests
 guests: tools
 	$(MAKE) -C guests BUILD=$(abspath $(BUILD))/guests
 
-# The assembler, linker and C compiler the guests are built with, from the distribution.
+# The assembler, linker and C compiler the guests are built with, and GNU time (the tests measure
+# peak memory with it), from the distribution.
 tools:
 	@missing=""; \
 	command -v nasm >/dev/null || missing="$$missing nasm"; \
 	command -v ld >/dev/null || missing="$$missing binutils"; \
 	command -v gcc >/dev/null || missing="$$missing gcc"; \
+	[ -x /usr/bin/time ] || missing="$$missing time"; \
 	command -v make >/dev/null || missing="$$missing make"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing$$missing with apt-get"; \
@@ -56,4 +61,4 @@ clean:
 distclean: clean
 	rm -rf $(VENV)
 
-.PHONY: all demo test bench fuzz guests tools clean distclean
+.PHONY: all demo test soak bench fuzz guests tools clean distclean
