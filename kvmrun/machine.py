@@ -403,6 +403,8 @@ class Machine:
             except UnhandledAccess as err:
                 return self._strict_io_fault(vcpu, reason, err)
             return None
+        if isinstance(exit, exits.Malformed):
+            return self._fault(vcpu, reason, exit.why, at_rip=True)
         if isinstance(exit, exits.Shutdown):
             return self._fault(vcpu, reason, "triple fault: an exception could not be delivered, "
                                              "and the CPU shut down")

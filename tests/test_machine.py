@@ -120,3 +120,25 @@ def test_mmio_reads_give_all_ones_and_strict_mode_faults():
     strict = Machine([], GuestMemory.for_tests(4096), CapturedOutput(), None, strict_io=True)
     outcome = strict._slow_exit(Mmio(exits.MmioWrite(0xFEE000B0, b"\0\0\0\0")), abi.KvmExit.KVM_EXIT_MMIO)
     assert outcome.status == 1 and "unhandled 4-byte MMIO write of 0x0 to 0xfee000b0" in outcome.fault.summary
+
+
+def test_an_mmio_length_outside_what_kvm_documents_is_a_guest_fault():
+    outcome = slow_exit(exits.Malformed(6, "KVM reported an MMIO access of 4096 bytes at 0xfee00000"),
+                        abi.KvmExit.KVM_EXIT_MMIO)
+    assert outcome.status == 1 and "MMIO access of 4096 bytes" in outcome.fault.summary
+
+
+def test_vcpu_decoding_refuses_bad_mmio_lengths():
+    """decode_exit on a kvm_run whose mmio.len is out of range (the struct alone, no VM)."""
+    import mmap as mmap_module
+
+    from kvmrun.kvm.vcpu import Vcpu
+    vcpu = Vcpu.__new__(Vcpu)
+    vcpu._map = mmap_module.mmap(-1, 8192)
+    vcpu.kvm_run = abi.kvm_run.from_buffer(vcpu._map)
+    for length, expected in ((0, exits.Malformed), (9, exits.Malformed), (4, exits.MmioRead)):
+        vcpu.kvm_run.exit.mmio.len = length
+        vcpu.kvm_run.exit.mmio.phys_addr = 0xFEE00000
+        assert isinstance(vcpu.decode_exit(abi.KvmExit.KVM_EXIT_MMIO), expected)
+    del vcpu.kvm_run
+    vcpu._map.close()

@@ -57,22 +57,30 @@ def test_keys_reach_the_guest_one_by_one_and_the_mode_is_restored(terminal):
     assert termios.tcgetattr(slave) == before
 
 
-@pytest.mark.parametrize("how", ["timeout", "SIGTERM", "fault"])
-def test_mode_is_restored_when_the_run_is_cut_short(terminal, how):
+@pytest.mark.parametrize("how, status", [("timeout", 124), ("SIGTERM", 143), ("SIGINT", 130), ("fault", 1),
+                                         ("fault on one vCPU of four", 1), ("stdout closed", 141)])
+def test_mode_is_restored_when_the_run_is_cut_short(terminal, how, status):
     import signal
     master, slave = terminal
     before = termios.tcgetattr(slave)
     if how == "timeout":
         proc = start(slave, "--timeout", "1", guest("spin64.elf"))
-    elif how == "SIGTERM":
+    elif how.startswith("SIG"):
         proc = start(slave, guest("spin64.elf"))
         assert read_until(proc.stdout.fileno(), b"spinning\n") == b"spinning\n"
-        proc.send_signal(signal.SIGTERM)
-    else:
+        proc.send_signal(getattr(signal, how))
+    elif how == "fault":
         proc = start(slave, guest("triple64.elf"))
+    elif how == "stdout closed":
+        proc = start(slave, "--timeout", "60", guest("coalesce64.elf"))
+        proc.stdout.read(10)
+        proc.stdout.close()
+    else:
+        proc = start(slave, "--cpus", "4", "--timeout", "60", guest("smpstop64.bin"))
     try:
-        proc.communicate(timeout=30)
+        proc.wait(timeout=30)
     finally:
         proc.kill()
-    assert proc.returncode == {"timeout": 124, "SIGTERM": 143, "fault": 1}[how]
+    assert proc.returncode == status
+    assert b"Traceback" not in proc.stderr.read()
     assert termios.tcgetattr(slave) == before

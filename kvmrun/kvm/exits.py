@@ -67,5 +67,12 @@ class Interrupted:
 
 
 @dataclass(frozen=True)
+class Malformed:
+    """An exit whose guest-shaped fields lie outside what api.rst documents; never acted on."""
+    reason: int
+    why: str
+
+
+@dataclass(frozen=True)
 class Unsupported:
     reason: int

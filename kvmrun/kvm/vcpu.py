@@ -77,7 +77,10 @@ class Vcpu:
             return exits.IoIn(io.port, io.size, io.count)
         if reason == KvmExit.KVM_EXIT_MMIO:
             mmio = ex.mmio
-            length = min(mmio.len, 8)
+            length = mmio.len
+            if not 1 <= length <= 8:        # api.rst: data[8]; the length comes from the guest's access
+                return exits.Malformed(reason, f"KVM reported an MMIO access of {length} bytes at "
+                                               f"0x{mmio.phys_addr:x}")
             if mmio.is_write:
                 return exits.MmioWrite(mmio.phys_addr, bytes(mmio.data[:length]))
             return exits.MmioRead(mmio.phys_addr, length)
