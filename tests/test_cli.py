@@ -114,6 +114,32 @@ def test_images_that_do_not_fit(tmp_path):
     assert code == 2 and "real-mode entry 0x100000 must lie below 1 MiB" in one_error_line(err)
 
 
+def test_images_that_are_not_regular_files(tmp_path):
+    fifo = tmp_path / "pipe.bin"
+    os.mkfifo(fifo)
+    for path in (str(fifo), "/dev/zero"):
+        code, _, err = invoke("boot", path)
+        assert code == 2 and one_error_line(err) == f"kvmrun: error: {path}: not a regular file"
+
+
+@pytest.mark.kvm
+def test_more_memory_than_the_host_can_map_is_a_clear_error(hlt_elf):
+    """Under an address-space limit the guest RAM mapping fails: one line, status 2."""
+    import resource
+    import subprocess
+    import sys
+    limit = 1 << 30
+
+    def cap():
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    result = subprocess.run([sys.executable, "-m", "kvmrun", "boot", "--memory", "8G", hlt_elf],
+                            capture_output=True, text=True, preexec_fn=cap, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert one_error_line(result.stderr).startswith(
+        "kvmrun: error: cannot reserve 8589934592 bytes of host memory for guest RAM")
+
+
 def test_raw_options_on_an_elf_are_refused(hlt_elf):
     code, _, err = invoke("boot", "--load-addr", "0x200000", hlt_elf)
     assert code == 2 and "--load-addr and --entry apply to raw images" in one_error_line(err)

@@ -116,6 +116,14 @@ def test_entry_must_lie_in_an_executable_segment(entry, flags):
     assert str(err.value) == f"ELF64's entry point 0x{entry:x} is not inside an executable PT_LOAD segment"
 
 
+def test_segments_out_of_order_are_refused():
+    image = elf([Seg(0x200000, b"data", flags=6), Seg(0x100000, CODE)], entry=0x100000)
+    with pytest.raises(LoaderError) as err:
+        plan_elf(bytes(image))
+    assert str(err.value) == ("malformed ELF64: segment 1 (PT_LOAD) at p_vaddr 0x100000 comes after one at "
+                              "0x200000; PT_LOAD segments must be in ascending order")
+
+
 def test_no_loadable_segment():
     image = elf([Seg(0x100000, b"n", type=PT_NOTE)], entry=0x100000)
     with pytest.raises(LoaderError, match=r"^ELF64 has no loadable segment"):

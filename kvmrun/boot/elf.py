@@ -87,12 +87,17 @@ def plan_elf(image: bytes) -> LoadPlan:
     segments: List[LoadSegment] = []
     entry = ehdr.e_entry
     physical_entry = None
+    previous_vaddr = -1
     for index in range(phnum):
         start = phoff + index * phentsize
         ph = structs.Elf_Phdr.parse(image[start:start + phentsize])
         if ph.p_type != "PT_LOAD" or ph.p_memsz == 0:
             continue
         name = f"segment {index} (PT_LOAD)"
+        if ph.p_vaddr < previous_vaddr:
+            raise LoaderError(f"malformed {kind}: {name} at p_vaddr 0x{ph.p_vaddr:x} comes after one at "
+                              f"0x{previous_vaddr:x}; PT_LOAD segments must be in ascending order")
+        previous_vaddr = ph.p_vaddr
         if ph.p_filesz > ph.p_memsz:
             raise LoaderError(f"malformed {kind}: {name} has p_filesz 0x{ph.p_filesz:x} larger than "
                               f"p_memsz 0x{ph.p_memsz:x}")
