@@ -142,3 +142,55 @@ def test_vcpu_decoding_refuses_bad_mmio_lengths():
         assert isinstance(vcpu.decode_exit(abi.KvmExit.KVM_EXIT_MMIO), expected)
     del vcpu.kvm_run
     vcpu._map.close()
+
+
+class StandInIoVcpu(StandInVcpu):
+    """io_out_data/io_in_complete answer as Vcpu does when KVM's data block is out of bounds."""
+
+    def __init__(self):
+        super().__init__(None)
+
+    def io_out_data(self, length):
+        return None
+
+    def io_in_complete(self, data):
+        return False
+
+
+def port_io(direction, size, count):
+    machine = Machine([], GuestMemory.for_tests(4096), CapturedOutput(), None, strict_io=False)
+    return machine._port_io(StandInIoVcpu(), direction, size, port=0x3F8, count=count)
+
+
+def test_io_sizes_and_counts_outside_what_kvm_documents_are_guest_faults():
+    for size, count in ((3, 1), (8, 1), (0, 1), (1, 0)):
+        outcome = port_io(abi.KVM_EXIT_IO_OUT, size, count)
+        assert outcome.status == 1 and f"port IO of {count} x {size} bytes" in outcome.fault.summary
+
+
+def test_io_data_outside_kvm_run_is_a_guest_fault_both_ways():
+    for direction in (abi.KVM_EXIT_IO_OUT, abi.KVM_EXIT_IO_IN):
+        outcome = port_io(direction, 1, 1)
+        assert outcome.status == 1 and "IO data block lies outside kvm_run" in outcome.fault.summary
+
+
+def test_vcpu_io_block_bounds(tmp_path):
+    """The real Vcpu's data-block check over a mapping: inside is used, outside is refused."""
+    import mmap as mmap_module
+
+    from kvmrun.kvm.vcpu import Vcpu
+    vcpu = Vcpu.__new__(Vcpu)
+    vcpu._map = mmap_module.mmap(-1, 8192)
+    vcpu.map_size = 8192
+    vcpu.kvm_run = abi.kvm_run.from_buffer(vcpu._map)
+    vcpu.io = vcpu.kvm_run.exit.io
+    vcpu.io.data_offset = 4096
+    assert vcpu.io_out_data(4096) == bytes(4096)
+    assert vcpu.io_out_data(4097) is None
+    assert vcpu.io_in_complete(b"\x01\x02") and vcpu._map[4096:4098] == b"\x01\x02"
+    vcpu.io.data_offset = 100                        # inside kvm_run's own fields
+    assert vcpu.io_out_data(1) is None and not vcpu.io_in_complete(b"\x00")
+    vcpu.io.data_offset = 2**64 - 1
+    assert vcpu.io_out_data(1) is None
+    del vcpu.io, vcpu.kvm_run
+    vcpu._map.close()
