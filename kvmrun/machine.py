@@ -1,7 +1,7 @@
 """The machine: guest RAM, vCPU threads, devices, and the run loop that ties them together.
 
-`boot(config, output, input)` is the single path from a BootConfig to an Outcome; the CLI (and later
-the Python API) only choose where the serial line goes and how the Outcome is shown.
+`boot(config, output, input)` is the single path from a BootConfig to an Outcome; the CLI, the Python
+API and `kvmrun test` only choose where the serial line goes and how the Outcome is shown.
 """
 import contextlib
 import ctypes
@@ -48,7 +48,6 @@ _OUT_1_BYTE = abi.KVM_EXIT_IO_OUT | 1 << 8    # direction OUT, size 1
 _EXIT_REASON_OFFSET = abi.kvm_run.exit_reason.offset
 _RUN_HEADER_END = abi.kvm_run.exit.offset + ctypes.sizeof(abi.kvm_run_exit)
 _EXIT_IO, _EXIT_INTR, _EXIT_HLT = int(KvmExit.KVM_EXIT_IO), int(KvmExit.KVM_EXIT_INTR), int(KvmExit.KVM_EXIT_HLT)
-_IO_OUT = abi.KVM_EXIT_IO_OUT
 JOIN_GRACE_SECONDS = 5.0
 
 

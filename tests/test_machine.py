@@ -194,3 +194,25 @@ def test_vcpu_io_block_bounds(tmp_path):
     assert vcpu.io_out_data(1) is None
     del vcpu.io, vcpu.kvm_run
     vcpu._map.close()
+
+
+@pytest.mark.kvm
+def test_the_kvm_binding_on_its_own_runs_a_real_mode_hlt():
+    """Kvm -> Vm -> Vcpu without the machine: one byte of HLT at 0x7C00 gives KVM_EXIT_HLT."""
+    from kvmrun.boot.cpu_modes import real_mode_sregs
+    from kvmrun.kvm.system import open_kvm
+    from kvmrun.kvm.vm import Vm
+    with open_kvm() as kvm, GuestMemory(1 << 20) as mem, Vm(kvm) as vm:
+        mem.write(0x7C00, b"\xf4")
+        vm.add_memory(0, mem.size, mem.host_address())
+        vcpu = vm.create_vcpu(0)
+        try:
+            sregs = vcpu.get_sregs()
+            real_mode_sregs(sregs, 0x7C00)
+            vcpu.set_sregs(sregs)
+            vcpu.set_regs(abi.kvm_regs(rip=0x7C00, rflags=2))
+            assert vcpu.run() == abi.KvmExit.KVM_EXIT_HLT
+            assert vcpu.get_regs().rip == 0x7C01
+            assert isinstance(vcpu.decode_exit(abi.KvmExit.KVM_EXIT_HLT), exits.Hlt)
+        finally:
+            vcpu.close()
