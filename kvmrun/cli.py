@@ -4,7 +4,7 @@ import sys
 import click
 
 from . import __version__
-from .errors import KvmError, KvmrunError, KvmUnavailable
+from .errors import ConfigError, KvmError, KvmrunError, KvmUnavailable
 from .outcome import STATUS_NO_KVM, STATUS_USAGE, Reason
 from .sizes import parse_size
 
@@ -138,6 +138,8 @@ def test(manifest, jobs, junit_xml, keyword):
             specs = [spec for spec in specs if keyword in spec.name]
             if not specs:
                 raise KvmrunError(f"{manifest}: no guest name contains {keyword!r}")
+        if junit_xml:
+            _check_writable(junit_xml)      # before the run, not after it
         open_kvm().close()               # no KVM: say so once, not once per guest
     except KvmrunError as err:
         return _fail(err)
@@ -153,8 +155,18 @@ def test(manifest, jobs, junit_xml, keyword):
     show_summary(console, outcomes, elapsed)
     if junit_xml:
         import os
-        write_junit(junit_xml, outcomes, os.path.splitext(os.path.basename(manifest))[0], elapsed)
+        try:
+            write_junit(junit_xml, outcomes, os.path.splitext(os.path.basename(manifest))[0], elapsed)
+        except OSError as err:
+            return _fail(ConfigError(f"--junit-xml {junit_xml}: {err.strerror}"))
     return 0 if all(o.passed for o in outcomes) else 1
+
+
+def _check_writable(path: str) -> None:
+    import os
+    folder = os.path.dirname(path) or "."
+    if os.path.isdir(path) or not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+        raise ConfigError(f"--junit-xml {path}: cannot write a file there")
 
 
 @main.command()

@@ -190,3 +190,12 @@ def test_no_kvm_is_status_3_once(tmp_path, image):
     manifest = write(tmp_path, '[[guest]]\nname = "a"\nimage = "g.bin"\n')
     result = run_kvmrun("test", manifest, env={"KVMRUN_KVM_DEVICE": str(tmp_path / "none")})
     assert result.returncode == 3 and result.stderr.count(b"\n") == 1
+
+
+def test_an_unwritable_junit_path_is_refused_before_the_run(tmp_path, image):
+    manifest = write(tmp_path, '[[guest]]\nname = "a"\nimage = "g.bin"\n')
+    for target in (tmp_path / "no" / "such" / "dir.xml", tmp_path):
+        result = run_kvmrun("test", manifest, "--junit-xml", target)
+        assert result.returncode == 2
+        assert result.stderr.decode() == f"kvmrun: error: --junit-xml {target}: cannot write a file there\n"
+        assert result.stdout == b""
