@@ -1,8 +1,6 @@
 """Running the guests of a manifest: in this process for one job, in worker processes for more."""
-import multiprocessing
 import os
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Tuple
 
@@ -47,6 +45,8 @@ def run_suite(specs: List[GuestSpec], jobs: int, on_done: Callable[[GuestOutcome
             outcomes[spec.name] = outcome = run_guest(spec)
             on_done(outcome)
         return [outcomes[spec.name] for spec in specs]
+    import multiprocessing           # only for more than one job: they cost ~15 ms to import
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     # fork: workers start in milliseconds and inherit the imports; this process has no vCPU threads.
     # Guests go out in small batches: a guest boots in a few ms, about what sending it costs.
     context = multiprocessing.get_context("fork")
