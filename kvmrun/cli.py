@@ -94,9 +94,10 @@ def boot(image, mode, memory, cpus, load_addr, entry, timeout, strict_io):
     config = BootConfig(image=image, memory=memory, cpus=cpus, mode=Mode(mode) if mode else None,
                         load_addr=load_addr, entry=entry, timeout=timeout, strict_io=strict_io)
     output = FdOutput(_fileno(sys.stdout, 1))
-    serial_input = FdInput(_fileno(sys.stdin, 0), output) if _usable_fd(0) else None
+    stdin_fd = _fileno(sys.stdin, 0)
+    serial_input = FdInput(stdin_fd, output) if _usable_fd(stdin_fd) else None
     try:
-        with raw_input_mode(0):
+        with raw_input_mode(stdin_fd):
             outcome = boot_machine(config, output, serial_input, handle_signals=True)
     except KvmrunError as err:
         return _fail(err)

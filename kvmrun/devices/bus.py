@@ -52,9 +52,6 @@ class IoBus:
             self.byte_writers[port] = writer
         return writer
 
-    def device_at(self, port: int):
-        return self._ports.get(port)
-
     def read(self, port: int, size: int) -> int:
         device = self._ports.get(port)
         if device is None:

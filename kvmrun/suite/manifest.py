@@ -1,4 +1,5 @@
 """The TOML manifest: [defaults] and [[guest]] tables, checked key by key before anything runs."""
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,7 +121,6 @@ def _spec(path: str, folder: Path, where: str, entry: dict) -> GuestSpec:
         options["stdin"] = entry["stdin"].encode()
     serial = entry.get("expect_serial")
     if serial is not None:
-        import re
         try:
             re.compile(serial)
         except re.error as err:
