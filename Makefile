@@ -1,4 +1,5 @@
-# kvmrun: `make demo` boots the example guest, `make test` runs the tests, `make bench` measures.
+# kvmrun: `make demo` boots the example guest, `make test` runs the tests, `make check` lints and
+# type-checks, `make bench` measures.
 # Everything missing is installed first: nasm/binutils/gcc with apt-get, Python packages in .venv.
 PYTHON ?= python3
 VENV ?= .venv
@@ -13,6 +14,11 @@ demo: $(VENV)/.installed guests
 
 test: $(VENV)/.installed guests
 	KVMRUN_GUESTS=$(BUILD)/guests $(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+# Lint and types: ruff (pyflakes and pycodestyle rules) and mypy over the package; CI runs it.
+check: $(VENV)/.installed
+	$(VENV)/bin/ruff check kvmrun tests bench fuzz
+	$(VENV)/bin/mypy
 
 soak: $(VENV)/.installed guests
 	KVMRUN_GUESTS=$(BUILD)/guests $(VENV)/bin/python -m pytest -m soak $(PYTEST_ARGS)
@@ -61,4 +67,4 @@ clean:
 distclean: clean
 	rm -rf $(VENV)
 
-.PHONY: all demo test soak bench fuzz guests tools clean distclean
+.PHONY: all demo test check soak bench fuzz guests tools clean distclean

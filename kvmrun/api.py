@@ -8,15 +8,22 @@ import time
 from dataclasses import dataclass
 from typing import Optional, Union
 
-from .boot.cpu_modes import Mode
 from .console import BytesInput, CapturedOutput
-from .errors import ConfigError
-from .layout import DEFAULT_MEMORY
-from .machine import BootConfig, boot
-from .outcome import Reason
-from .sizes import parse_size
+from .machine import boot
+from .options import BY_NAME, OPTIONS, boot_config
+from .outcome import MUST_BE_EXPECTED, Reason, parse_reason
 
 SERIAL_TAIL_LINES = 20
+
+
+class _Default:
+    """The type of DEFAULT: an expectation left to its default, which depends on the others."""
+
+    def __repr__(self) -> str:
+        return "DEFAULT"
+
+
+DEFAULT = _Default()
 
 
 @dataclass(frozen=True)
@@ -32,20 +39,33 @@ class Result:
         text = self.serial.decode("utf-8", errors="replace")
         return "\n".join(text.splitlines()[-lines:])
 
-    def mismatches(self, status: Optional[int] = 0, serial: Union[bytes, str, None] = None) -> list:
-        """What differs from the expectation, one sentence each; empty when it all holds."""
+    def mismatches(self, status: Union[int, None, _Default] = DEFAULT, serial: Union[bytes, str, None] = None,
+                   reason: Union[Reason, str, None] = None) -> list:
+        """What differs from the expectation, one sentence each; empty when it all holds.
+
+        `status` None skips the status; by default it is 0, or unchecked when a `reason` is expected.
+        A fault or timeout passes only when `reason` names it: status 1 or 124 alone is not enough,
+        since a guest may write those values to the exit port too."""
+        expected = parse_reason(reason) if reason is not None else None
+        if status is DEFAULT:
+            status = 0 if expected is None else None
         problems = []
-        if status is not None and self.status != status:
+        if expected is not None and self.reason is not expected:
+            problems.append(f"ended by {self.reason.value} (status {self.status}), expected {expected.value}")
+        elif status is not None and self.status != status:
             problems.append(f"exit status {self.status} ({self.reason.value}), expected {status}")
-        if serial is not None:
-            pattern = serial.encode() if isinstance(serial, str) else serial
-            if not re.search(pattern, self.serial):
-                problems.append(f"serial output does not match {serial!r}")
+        elif expected is None and self.reason in MUST_BE_EXPECTED:
+            problems.append(f"ended by {self.reason.value} (status {self.status}), which passes only when that "
+                            f"reason is expected ({self.reason.value!r})")
+        if serial is not None and not serial_matches(serial, self.serial):
+            problems.append(f"serial output does not match {serial!r}")
         return problems
 
-    def expect(self, status: Optional[int] = 0, serial: Union[bytes, str, None] = None) -> "Result":
-        """Assert the status and that `serial` (a regular expression) is found in the output."""
-        problems = self.mismatches(status, serial)
+    def expect(self, status: Union[int, None, _Default] = DEFAULT, serial: Union[bytes, str, None] = None,
+               reason: Union[Reason, str, None] = None) -> "Result":
+        """Assert how the guest ended and that `serial` (a regular expression, searched with
+        re.MULTILINE so ^ and $ match at every line) is found in its output."""
+        problems = self.mismatches(status, serial, reason)
         if problems:
             raise AssertionError(self.explain(problems))
         return self
@@ -58,24 +78,41 @@ class Result:
         return "\n".join(parts)
 
 
-def run(image, memory: Union[int, str] = DEFAULT_MEMORY, cpus: int = 1, mode: Union[str, Mode, None] = None,
-        timeout: Optional[float] = None, stdin: bytes = b"", load_addr: Optional[int] = None,
-        entry: Optional[int] = None, strict_io: bool = False) -> Result:
-    """Boot `image` on /dev/kvm and wait for it to end. Options mirror `kvmrun boot`.
+def run(image, *, stdin: Union[bytes, str] = b"", **options) -> Result:
+    """Boot `image` on /dev/kvm and wait for it to end. The keyword options are `kvmrun boot`'s,
+    spelled as Python names: {options}.
 
     Raises kvmrun.LoaderError for a bad image, kvmrun.ConfigError for bad options and
-    kvmrun.KvmUnavailable without KVM (all kvmrun.KvmrunError)."""
-    try:
-        size = parse_size(memory)
-        cpu_mode = Mode(mode) if mode is not None else None
-    except ValueError as err:
-        raise ConfigError(f"bad option: {err}") from None
-    config = BootConfig(image=str(image), memory=size, cpus=cpus, mode=cpu_mode, load_addr=load_addr,
-                        entry=entry, timeout=timeout, strict_io=strict_io)
+    kvmrun.KvmUnavailable without KVM (all kvmrun.KvmrunError); TypeError for an unknown keyword or a
+    `stdin` that is neither bytes nor str (str is sent as UTF-8)."""
+    unknown = sorted(set(options) - set(BY_NAME))
+    if unknown:
+        raise TypeError(f"run() got an unexpected keyword argument {unknown[0]!r}")
+    config = boot_config(image, options)
     output = CapturedOutput()
     start = time.perf_counter()
-    outcome = boot(config, output, BytesInput(stdin))
+    outcome = boot(config, output, BytesInput(stdin_bytes(stdin)))
     elapsed = time.perf_counter() - start
     report = outcome.fault.as_text() if outcome.fault is not None else None
     return Result(image=str(image), status=outcome.status, reason=outcome.reason, serial=bytes(output.data),
                   report=report, elapsed=elapsed)
+
+
+run.__doc__ = (run.__doc__ or "").format(options=", ".join(option.name for option in OPTIONS))
+
+
+def stdin_bytes(stdin) -> bytes:
+    if isinstance(stdin, str):
+        return stdin.encode()
+    if isinstance(stdin, (bytes, bytearray, memoryview)):
+        return bytes(stdin)
+    raise TypeError(f"stdin must be bytes or str, not {type(stdin).__name__}")
+
+
+def serial_pattern(serial: Union[bytes, str]) -> "re.Pattern[bytes]":
+    """`serial` compiled as it is matched: against bytes, str patterns as UTF-8, ^ and $ at every line."""
+    return re.compile(serial.encode() if isinstance(serial, str) else serial, re.MULTILINE)
+
+
+def serial_matches(serial: Union[bytes, str], output: bytes) -> bool:
+    return serial_pattern(serial).search(output) is not None

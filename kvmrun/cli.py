@@ -5,44 +5,23 @@ import click
 
 from . import __version__
 from .errors import ConfigError, KvmError, KvmrunError, KvmUnavailable
+from .options import OPTIONS, OptionError
 from .outcome import STATUS_NO_KVM, STATUS_USAGE, Reason
-from .sizes import parse_size
-
-class SizeType(click.ParamType):
-    name = "SIZE"
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, int):
-            return value
-        try:
-            return parse_size(value)
-        except ValueError as err:
-            self.fail(str(err), param, ctx)
-
-
-class AddressType(click.ParamType):
-    name = "ADDRESS"
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, int):
-            return value
-        try:
-            address = int(value, 0)
-        except ValueError:
-            self.fail(f"{value!r} is not an address (decimal, or hex with 0x)", param, ctx)
-        if address < 0:
-            self.fail(f"{value!r} is negative", param, ctx)
-        return address
 
 
 class KvmrunGroup(click.Group):
-    """Usage errors as one line, `kvmrun: error: ...`, with status 2."""
+    """Usage errors as one line, `kvmrun: error: ...`, with status 2 and where to find help."""
 
-    def main(self, args=None, prog_name=None, **extra):
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):  # type: ignore[override]
+        args = sys.argv[1:] if args is None else list(args)
+        if not args:                 # bare `kvmrun`: its help, as a command group's convention is
+            click.echo(self.get_help(click.Context(self, info_name="kvmrun")))
+            sys.exit(0)
         try:
-            status = super().main(args, prog_name, standalone_mode=False, **extra)
+            status = super().main(args, prog_name or "kvmrun", complete_var, standalone_mode=False, **extra)
         except click.UsageError as err:
-            click.echo(f"kvmrun: error: {err.format_message()}", err=True)
+            where = err.ctx.command_path if err.ctx is not None else "kvmrun"
+            click.echo(f"kvmrun: error: {err.format_message()} Try '{where} --help' for help.", err=True)
             sys.exit(STATUS_USAGE)
         except click.Abort:
             sys.exit(130)
@@ -65,34 +44,38 @@ Exit status: 0 halted or reset; the value written to port 0xF4 (& 0xFF); 1 guest
 
 
 @click.group(cls=KvmrunGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="kvmrun", message="%(prog)s %(version)s")
+@click.version_option(__version__, "-V", "--version", prog_name="kvmrun", message="%(prog)s %(version)s")
 def main():
     """Boot a raw or ELF guest straight on KVM: no BIOS, no bootloader. COM1 is the terminal,
     and kvmrun's exit status says how the guest ended."""
 
 
+def boot_options(command):
+    """The boot options as click options, from their one definition in kvmrun.options. Values come
+    through as text and are parsed by options.py, so errors read the same everywhere."""
+    for option in reversed(OPTIONS):
+        if option.switch:
+            command = click.option(*option.flags, option.name, is_flag=True, help=option.help)(command)
+        else:
+            command = click.option(*option.flags, option.name, metavar=option.metavar, help=option.help)(command)
+    return command
+
+
 @main.command(epilog=BOOT_EXAMPLES)
 @click.argument("image")
-@click.option("--mode", type=click.Choice(["real", "protected", "long"]),
-              help="CPU mode at entry. Default: long for ELF64 and raw images, protected for ELF32.")
-@click.option("-m", "--memory", type=SizeType(), default="128M", show_default=True,
-              help="Guest RAM, in bytes or with K/M/G.")
-@click.option("-c", "--cpus", type=int, default=1, show_default=True,
-              help="vCPUs, one host thread each (protected and long mode).")
-@click.option("--load-addr", type=AddressType(),
-              help="Raw images: where to load (default 0x100000, real mode 0x7c00).")
-@click.option("--entry", type=AddressType(), help="Raw images: where to start (default the load address).")
-@click.option("--timeout", type=float, metavar="SECONDS", help="Stop the guest after this long (status 124).")
-@click.option("--strict-io", is_flag=True, help="Make IO to unknown ports or MMIO a guest fault.")
-def boot(image, mode, memory, cpus, load_addr, entry, timeout, strict_io):
+@boot_options
+def boot(image, **values):
     """Boot IMAGE (ELF32, ELF64 or a raw binary)."""
-    from .boot.cpu_modes import Mode
     from .console import FdInput, FdOutput
-    from .machine import BootConfig, boot as boot_machine
+    from .machine import boot as boot_machine
+    from .options import boot_config, parse_option_text
     from .terminal import raw_input_mode
 
-    config = BootConfig(image=image, memory=memory, cpus=cpus, mode=Mode(mode) if mode else None,
-                        load_addr=load_addr, entry=entry, timeout=timeout, strict_io=strict_io)
+    try:
+        config = boot_config(image, {name: value if isinstance(value, bool) else parse_option_text(name, value)
+                                     for name, value in values.items() if value is not None})
+    except OptionError as err:
+        return _fail(err)
     output = FdOutput(_fileno(sys.stdout, 1))
     stdin_fd = _fileno(sys.stdin, 0)
     serial_input = FdInput(stdin_fd, output) if _usable_fd(stdin_fd) else None
@@ -104,7 +87,8 @@ def boot(image, mode, memory, cpus, load_addr, entry, timeout, strict_io):
     if outcome.fault is not None:
         _report(outcome.fault)
     elif outcome.reason is Reason.TIMEOUT:
-        click.echo(f"kvmrun: the guest was still running after --timeout {timeout:g} s; stopped it", err=True)
+        click.echo(f"kvmrun: the guest was still running after --timeout {config.timeout:g} s; stopped it",
+                   err=True)
     return outcome.status
 
 
@@ -171,7 +155,8 @@ def _check_writable(path: str) -> None:
 
 
 @main.command()
-def info():
+@click.option("--json", "as_json", is_flag=True, help="Print the facts as one JSON object (for scripts).")
+def info(as_json):
     """Show what this host's KVM offers kvmrun."""
     from .kvm.abi import Cap
     from .kvm.system import open_kvm
@@ -180,19 +165,30 @@ def info():
     except KvmrunError as err:
         return _fail(err)
     with kvm:
-        rows = [
-            ("KVM API version", str(kvm.api_version)),
-            ("max vCPUs", f"{kvm.max_vcpus()} (recommended {kvm.check_extension(Cap.KVM_CAP_NR_VCPUS)})"),
-            ("1 GiB pages for guests", _yes(kvm.offers_1g_pages())),
-            ("vCPU mapping size", f"{kvm.vcpu_mmap_size()} bytes"),
-            ("memory slots", str(kvm.check_extension(Cap.KVM_CAP_NR_MEMSLOTS))),
-            ("CPUID entries supported", str(len(kvm.supported_cpuid()))),
-        ]
-        for cap in (Cap.KVM_CAP_IMMEDIATE_EXIT, Cap.KVM_CAP_SET_TSS_ADDR, Cap.KVM_CAP_USER_MEMORY,
-                    Cap.KVM_CAP_EXT_CPUID, Cap.KVM_CAP_COALESCED_MMIO, Cap.KVM_CAP_COALESCED_PIO,
-                    Cap.KVM_CAP_IOEVENTFD, Cap.KVM_CAP_IRQCHIP):
-            value = kvm.check_extension(cap)
-            rows.append((cap.name, _yes(value) + (f" ({value})" if value > 1 else "")))
+        facts = {
+            "api_version": kvm.api_version,
+            "max_vcpus": kvm.max_vcpus(),
+            "recommended_vcpus": kvm.check_extension(Cap.KVM_CAP_NR_VCPUS),
+            "one_gib_pages": bool(kvm.offers_1g_pages()),
+            "vcpu_mmap_size": kvm.vcpu_mmap_size(),
+            "memory_slots": kvm.check_extension(Cap.KVM_CAP_NR_MEMSLOTS),
+            "cpuid_entries": len(kvm.supported_cpuid()),
+            "capabilities": {name: kvm.check_extension(Cap[name]) for name in _INFO_CAPABILITIES},
+        }
+    if as_json:
+        import json
+        return _print_or_fail(json.dumps(facts, indent=2) + "\n")
+    rows = [
+        ("KVM API version", str(facts["api_version"])),
+        ("max vCPUs", f"{facts['max_vcpus']} (recommended {facts['recommended_vcpus']})"),
+        ("1 GiB pages for guests", _yes(facts["one_gib_pages"])),
+        ("vCPU mapping size", f"{facts['vcpu_mmap_size']} bytes"),
+        ("memory slots", str(facts["memory_slots"])),
+        ("CPUID entries supported", str(facts["cpuid_entries"])),
+    ]
+    for name, value in facts["capabilities"].items():
+        rows.append((name, _yes(value) + (f" ({value})" if value > 1 else "")))
+    import io
     from rich.console import Console
     from rich.table import Table
     table = Table(title="KVM on this host", show_header=True)
@@ -200,7 +196,34 @@ def info():
     table.add_column("value")
     for row in rows:
         table.add_row(*row)
-    Console().print(table)
+    text = io.StringIO()
+    Console(file=text, force_terminal=sys.stdout.isatty(), width=_width()).print(table)
+    return _print_or_fail(text.getvalue())
+
+
+_INFO_CAPABILITIES = ("KVM_CAP_IMMEDIATE_EXIT", "KVM_CAP_SET_TSS_ADDR", "KVM_CAP_USER_MEMORY", "KVM_CAP_EXT_CPUID",
+                      "KVM_CAP_COALESCED_MMIO", "KVM_CAP_COALESCED_PIO", "KVM_CAP_IOEVENTFD", "KVM_CAP_IRQCHIP")
+
+
+def _width() -> int:
+    import shutil
+    return shutil.get_terminal_size((100, 24)).columns
+
+
+def _print_or_fail(text: str) -> int:
+    """Write `text` to stdout in one go; a stdout that cannot take it is one line on stderr, not a
+    traceback: 141 when its reader went away, as for a guest's output, 2 for any other error."""
+    import os
+    from .outcome import STATUS_OUTPUT_CLOSED
+    data = text.encode()
+    try:
+        while data:
+            data = data[os.write(_fileno(sys.stdout, 1), data):]
+    except BrokenPipeError:
+        return STATUS_OUTPUT_CLOSED
+    except OSError as err:
+        click.echo(f"kvmrun: error: cannot write to stdout: {err.strerror}", err=True)
+        return STATUS_USAGE
     return 0
 
 
@@ -226,9 +249,15 @@ def _usable_fd(fd: int) -> bool:
 
 
 def _fail(err: KvmrunError) -> int:
-    """Errors kvmrun expects: one line on stderr; KVM's own trouble is 3, everything else 2."""
-    click.echo(f"kvmrun: error: {err}", err=True)
+    """Errors kvmrun expects: one line on stderr; KVM's own trouble is 3, everything else 2. An option
+    is named as the command line spells it."""
+    message = err.spelled(_flag(err.option)) if isinstance(err, OptionError) else str(err)
+    click.echo(f"kvmrun: error: {message}", err=True)
     return STATUS_NO_KVM if isinstance(err, (KvmUnavailable, KvmError)) else STATUS_USAGE
+
+
+def _flag(name: str) -> str:
+    return next(option.flag for option in OPTIONS if option.name == name)
 
 
 def _report(fault) -> None:

@@ -12,17 +12,18 @@ import signal
 import struct
 import threading
 import time
-from typing import Callable, Dict, List, NamedTuple, Optional
+from typing import Callable, Dict, List, Optional
 
 from . import layout
 from .boot.cpu_modes import EntryState, Mode, entry_regs, initial_sregs
 from .boot.cpuid import cpuid_for_vcpu
+from .boot.elf import is_elf
 from .boot.image import plan_image, read_image
 from .boot.plan import LoadPlan, apply_plan, check_plan
 from .boot.structures import plan_boot_structures, write_boot_structures
 from .devices import exit_port, i8042, serial
 from .devices.bus import IgnoredPort, IoBus, UnhandledAccess
-from .errors import ConfigError, GuestMemoryError, LoaderError
+from .errors import GuestMemoryError, LoaderError
 from .kvm import abi
 from .kvm.abi import Cap, KvmExit
 from .kvm.coalesced import CoalescedRing
@@ -32,6 +33,8 @@ from .kvm.system import open_kvm
 from .kvm.vcpu import Vcpu
 from .kvm.vm import Vm
 from .memory import GuestMemory, RamLayout
+from .options import BootConfig, check_config, refuse_more_cpus_than, refuse_raw_only_options, \
+    refuse_smp_in_real_mode
 from .outcome import Outcome
 
 POST_PORT = 0x80
@@ -51,31 +54,6 @@ _EXIT_IO, _EXIT_INTR, _EXIT_HLT = int(KvmExit.KVM_EXIT_IO), int(KvmExit.KVM_EXIT
 JOIN_GRACE_SECONDS = 5.0
 
 
-class BootConfig(NamedTuple):
-    image: str
-    memory: int = layout.DEFAULT_MEMORY
-    cpus: int = 1
-    mode: Optional[Mode] = None
-    load_addr: Optional[int] = None
-    entry: Optional[int] = None
-    timeout: Optional[float] = None
-    strict_io: bool = False
-
-    def validate(self) -> None:
-        if not layout.MIN_MEMORY <= self.memory <= layout.MAX_MEMORY:
-            raise ConfigError(f"--memory must be between 1M and {layout.MAX_MEMORY >> 30}G, "
-                              f"not {self.memory} bytes")
-        if self.memory % layout.PAGE_SIZE:
-            raise ConfigError(f"--memory must be a multiple of 4K, not {self.memory} bytes")
-        if self.cpus < 1:
-            raise ConfigError(f"--cpus must be at least 1, not {self.cpus}")
-        if self.timeout is not None and not self.timeout > 0:
-            raise ConfigError(f"--timeout must be a positive number of seconds, not {self.timeout}")
-        for name, value in (("--load-addr", self.load_addr), ("--entry", self.entry)):
-            if value is not None and value < 0:
-                raise ConfigError(f"{name} must not be negative")
-
-
 @contextlib.contextmanager
 def _about(image: str):
     """Loader errors name the image they are about."""
@@ -88,14 +66,15 @@ def _about(image: str):
 def prepare_image(config: BootConfig) -> "tuple[LoadPlan, Mode]":
     """Read and plan the image, before KVM is touched: bad images are status 2 even without KVM.
     The plan is checked against RAM here, and against kvmrun's boot structures once they are known."""
-    config.validate()
+    check_config(config)
     image = read_image(config.image, config.memory)
+    if is_elf(image):
+        refuse_raw_only_options(config, "ELF")
     with _about(config.image):
         plan = plan_image(image, config.mode, config.load_addr, config.entry)
         mode = config.mode or plan.default_mode
         check_plan(plan, RamLayout(config.memory), (), mode)
-    if mode is Mode.REAL and config.cpus > 1:
-        raise ConfigError(f"--cpus {config.cpus}: real mode runs one vCPU; use protected or long mode for SMP")
+    refuse_smp_in_real_mode(config, mode)
     return plan, mode
 
 
@@ -103,9 +82,7 @@ def boot(config: BootConfig, output, serial_input=None, handle_signals: bool = F
     plan, mode = prepare_image(config)
     with contextlib.ExitStack() as stack:
         kvm = stack.enter_context(open_kvm())
-        max_vcpus = kvm.max_vcpus()
-        if config.cpus > max_vcpus:
-            raise ConfigError(f"--cpus {config.cpus}: this host's KVM allows at most {max_vcpus} vCPUs")
+        refuse_more_cpus_than(config, kvm.max_vcpus())
         mem = stack.enter_context(GuestMemory(config.memory))
         one_gib = kvm.offers_1g_pages()
         structures = plan_boot_structures(mode, mem, config.cpus, one_gib)

@@ -15,13 +15,33 @@ STATUS_OUTPUT_CLOSED = STATUS_SIGNAL_BASE + 13     # as if SIGPIPE had ended kvm
 
 
 class Reason(Enum):
+    """How a run ended. The values are the names in lower case: what manifests' expect_reason and
+    Result.expect(reason=...) take, and what reports and JUnit show."""
     HALTED = "halted"             # every vCPU executed HLT
-    EXIT_PORT = "exit-port"       # the guest wrote a status to port 0xF4
+    EXIT_PORT = "exit_port"       # the guest wrote a status to port 0xF4
     RESET = "reset"               # i8042 pulse reset, or a reset system event
     FAULT = "fault"               # triple fault, entry failure, internal error, strict-io violation
     TIMEOUT = "timeout"           # --timeout elapsed
     INTERRUPTED = "interrupted"   # SIGINT or SIGTERM
-    OUTPUT_CLOSED = "output-closed"  # stdout's reader went away (`kvmrun boot g.elf | head -c 10`)
+    OUTPUT_CLOSED = "output_closed"  # stdout's reader went away (`kvmrun boot g.elf | head -c 10`)
+
+
+# Ends that say nothing about what the guest meant: a run that ended so passes only when it was expected
+# by name (a triple-faulting guest must not pass a test that expects status 1 from the exit port).
+MUST_BE_EXPECTED = frozenset({Reason.FAULT, Reason.TIMEOUT, Reason.INTERRUPTED, Reason.OUTPUT_CLOSED})
+
+
+def parse_reason(value) -> Reason:
+    """A Reason from itself or its name in any case ("timeout", "EXIT_PORT"); ValueError otherwise."""
+    if isinstance(value, Reason):
+        return value
+    if isinstance(value, str):
+        try:
+            return Reason(value.lower())
+        except ValueError:
+            pass
+    names = ", ".join(repr(r.value) for r in Reason)
+    raise ValueError(f"must be one of {names}, not {value!r}")
 
 
 class Outcome(NamedTuple):

@@ -58,9 +58,36 @@ def test_expect_names_what_differs_with_serial_tail_and_report():
     assert "exit status 1 (fault), expected 0" in text
     assert "serial output does not match b'never printed'" in text
     assert "about to fault" in text and "--- fault report ---" in text and "KVM_EXIT_SHUTDOWN" in text
-    with pytest.raises(AssertionError, match="exit status 42 \\(exit-port\\), expected 0"):
+    with pytest.raises(AssertionError, match="exit status 42 \\(exit_port\\), expected 0"):
         kvmrun.run(guest("exit64.elf")).expect()
     kvmrun.run(guest("exit64.elf")).expect(status=42, serial="")
+
+
+@pytest.mark.kvm
+def test_a_fault_passes_only_when_its_reason_is_expected():
+    """A guest may write 1 to the exit port; a triple fault is status 1 too, and must not pass for it."""
+    fault = kvmrun.run(guest("triple64.elf"))
+    with pytest.raises(AssertionError, match=r"ended by fault \(status 1\), which passes only when that reason "
+                                             r"is expected \('fault'\)"):
+        fault.expect(status=1)
+    fault.expect(reason="fault")
+    fault.expect(reason=kvmrun.Reason.FAULT, status=1)
+    with pytest.raises(AssertionError, match=r"ended by fault \(status 1\), expected exit_port"):
+        fault.expect(reason="exit_port")
+    kvmrun.run(guest("exit64.elf")).expect(status=42, reason="exit_port")
+    timeout = kvmrun.run(guest("spin64.elf"), timeout=0.2)
+    with pytest.raises(AssertionError, match="ended by timeout"):
+        timeout.expect(status=124)
+    timeout.expect(reason="TIMEOUT", serial="^spinning$")         # names in any case; ^ and $ at lines
+    with pytest.raises(ValueError, match="must be one of 'halted'"):
+        timeout.expect(reason="stuck")
+
+
+def test_serial_patterns_are_matched_as_bytes_with_multiline():
+    from kvmrun.api import serial_matches
+    assert serial_matches("^two$", b"one\ntwo\nthree\n")
+    assert serial_matches("caf\u00e9", "café".encode())
+    assert not serial_matches(rb"\Aone$", b"zero\none\n")
 
 
 def test_bad_image_raises_loader_error(tmp_path):
@@ -76,12 +103,43 @@ def test_bad_image_raises_loader_error(tmp_path):
 def test_bad_options_raise_config_error(tmp_path):
     image = tmp_path / "hlt.bin"
     image.write_bytes(b"\xf4")
-    with pytest.raises(kvmrun.ConfigError, match="is not a size"):
+    with pytest.raises(kvmrun.ConfigError, match=r"^memory must be a size .*, not 'lots'$"):
         kvmrun.run(image, memory="lots")
-    with pytest.raises(kvmrun.ConfigError, match="'sideways' is not a valid Mode"):
+    with pytest.raises(kvmrun.ConfigError, match="^mode must be one of 'real', 'protected', 'long', not 'sideways'$"):
         kvmrun.run(image, mode="sideways")
-    with pytest.raises(kvmrun.ConfigError, match="--cpus must be at least 1"):
+    with pytest.raises(kvmrun.ConfigError, match="^cpus must be at least 1, not 0$"):
         kvmrun.run(image, cpus=0)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"strict_io": "no"}, "strict_io must be true or false, not 'no'"),
+    ({"cpus": True}, "cpus must be an integer, not True"),
+    ({"cpus": 2.0}, "cpus must be an integer, not 2"),
+    ({"timeout": float("inf")}, "timeout must be a positive, finite number of seconds, not inf"),
+    ({"timeout": float("nan")}, "timeout must be a positive, finite number of seconds, not nan"),
+    ({"timeout": "5"}, "timeout must be a number of seconds, not '5'"),
+    ({"memory": 1.5e6}, "memory must be a size (bytes, or a number with K, M or G), not 1.5e+06"),
+    ({"load_addr": -1}, "load_addr must be an address between 0 and 2**64-1, not -1"),
+    ({"entry": [1]}, "entry must be an address (decimal, or hex with 0x), not [1]"),
+    ({"mode": "real", "cpus": 2}, "cpus must be 1 in real mode, not 2"),
+])
+def test_options_of_the_wrong_type_or_value_are_config_errors_naming_the_option(tmp_path, options, message):
+    image = tmp_path / "hlt.bin"
+    image.write_bytes(b"\xf4")
+    with pytest.raises(kvmrun.ConfigError) as err:
+        kvmrun.run(image, **options)
+    assert str(err.value).startswith(message)
+
+
+def test_stdin_takes_bytes_or_str_and_unknown_keywords_are_type_errors(tmp_path):
+    image = tmp_path / "hlt.bin"
+    image.write_bytes(b"\xf4")
+    with pytest.raises(TypeError, match="^stdin must be bytes or str, not int$"):
+        kvmrun.run(image, stdin=5)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'memroy'"):
+        kvmrun.run(image, memroy="64M")
+    from kvmrun.api import stdin_bytes
+    assert stdin_bytes("héllo") == "héllo".encode() and stdin_bytes(bytearray(b"x")) == b"x"
 
 
 def test_no_kvm_raises_kvm_unavailable(tmp_path, monkeypatch):

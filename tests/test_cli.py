@@ -51,17 +51,19 @@ def test_parse_size(text, size):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--memory", "12Q"], "Invalid value for '-m' / '--memory': '12Q' is not a size"),
+    (["--memory", "12Q"], "--memory must be a size (bytes, or a number with K, M or G), not '12Q'"),
     (["--memory", "0"], "--memory must be between 1M and 64G, not 0 bytes"),
     (["--memory", "100G"], "--memory must be between 1M and 64G"),
     (["--memory", "1048577"], "--memory must be a multiple of 4K"),
     (["--cpus", "0"], "--cpus must be at least 1, not 0"),
-    (["--cpus", "two"], "Invalid value for '-c' / '--cpus'"),
-    (["--timeout", "0"], "--timeout must be a positive number of seconds"),
-    (["--timeout", "soon"], "Invalid value for '--timeout'"),
-    (["--mode", "unreal"], "Invalid value for '--mode'"),
-    (["--load-addr", "zz"], "Invalid value for '--load-addr': 'zz' is not an address"),
-    (["--entry", "-0x10"], "Invalid value for '--entry': '-0x10' is negative"),
+    (["--cpus", "two"], "--cpus must be an integer, not 'two'"),
+    (["--timeout", "0"], "--timeout must be a positive, finite number of seconds, not 0"),
+    (["--timeout", "inf"], "--timeout must be a positive, finite number of seconds, not inf"),
+    (["--timeout", "nan"], "--timeout must be a positive, finite number of seconds, not nan"),
+    (["--timeout", "soon"], "--timeout must be a number, not 'soon'"),
+    (["--mode", "unreal"], "--mode must be one of 'real', 'protected', 'long', not 'unreal'"),
+    (["--load-addr", "zz"], "--load-addr must be an address (decimal, or hex with 0x), not 'zz'"),
+    (["--entry", "-0x10"], "--entry must be an address between 0 and 2**64-1, not '-0x10'"),
 ])
 def test_bad_option_values(args, message, hlt_elf):
     code, out, err = invoke("boot", *args, hlt_elf)
@@ -142,14 +144,18 @@ def test_more_memory_than_the_host_can_map_is_a_clear_error(hlt_elf):
 
 def test_raw_options_on_an_elf_are_refused(hlt_elf):
     code, _, err = invoke("boot", "--load-addr", "0x200000", hlt_elf)
-    assert code == 2 and "--load-addr and --entry apply to raw images" in one_error_line(err)
+    assert code == 2 and one_error_line(err) == \
+        "kvmrun: error: --load-addr applies to raw images only: an ELF image gives its own"
+    code, _, err = invoke("boot", "--entry", "0x100000", hlt_elf)
+    assert code == 2 and one_error_line(err).startswith("kvmrun: error: --entry applies to raw images only")
 
 
 def test_smp_in_real_mode_is_refused(tmp_path):
     raw = tmp_path / "boot.bin"
     raw.write_bytes(b"\xf4")
     code, _, err = invoke("boot", "--mode", "real", "--cpus", "2", str(raw))
-    assert code == 2 and "real mode runs one vCPU" in one_error_line(err)
+    assert code == 2 and one_error_line(err).startswith(
+        "kvmrun: error: --cpus must be 1 in real mode, not 2: real mode runs one vCPU")
 
 
 def test_no_kvm_device_is_status_3_with_a_remedy(hlt_elf):

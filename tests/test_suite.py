@@ -4,6 +4,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from conftest import GUESTS, run_kvmrun
+from elfimage import Seg, elf
 from kvmrun.suite.junit import xml_text
 from kvmrun.suite.manifest import DEFAULT_TIMEOUT, ManifestError, load_manifest
 
@@ -18,6 +19,7 @@ def write(tmp_path, text, name="kvmrun.toml"):
 def image(tmp_path):
     path = tmp_path / "g.bin"
     path.write_bytes(b"\xf4")
+    (tmp_path / "g.elf").write_bytes(bytes(elf([Seg(0x100000, b"\xf4")], entry=0x100000)))
     return path
 
 
@@ -57,12 +59,12 @@ def test_a_guest_without_timeout_gets_the_default(tmp_path, image):
 
 @pytest.mark.parametrize("text, message", [
     ('[[guest]]\nname = "a"\nimage = "g.bin"\nexpect_stauts = 1\n', "guest 'a': unknown key 'expect_stauts'"),
-    ('[[guest]]\nname = "a"\nimage = "nope.elf"\n', "guest 'a': 'image' 'nope.elf' does not exist"),
+    ('[[guest]]\nname = "a"\nimage = "nope.elf"\n', "guest 'a': 'image' 'nope.elf': no such file (looked at "),
     ('[[guest]]\nname = "a"\nimage = "g.bin"\ncpus = "2"\n', "guest 'a': 'cpus' must be an integer, not '2'"),
     ('[[guest]]\nname = "a"\nimage = "g.bin"\ncpus = true\n', "guest 'a': 'cpus' must be an integer, not True"),
     ('[[guest]]\nname = "a"\nimage = "g.bin"\nmemory = "lots"\n', "guest 'a': 'memory' must be a size"),
     ('[[guest]]\nname = "a"\nimage = "g.bin"\nmode = "unreal"\n', "guest 'a': 'mode' must be one of"),
-    ('[[guest]]\nname = "a"\nimage = "g.bin"\ntimeout = 0\n', "guest 'a': 'timeout' must be positive"),
+    ('[[guest]]\nname = "a"\nimage = "g.bin"\ntimeout = 0\n', "guest 'a': 'timeout' must be a positive, finite"),
     ('[[guest]]\nname = "a"\nimage = "g.bin"\nexpect_serial = "("\n', "'expect_serial' is not a regular"),
     ('[[guest]]\nname = "a"\n', "guest 'a': missing key 'image'"),
     ('[[guest]]\nimage = "g.bin"\n', "guest #1: missing key 'name'"),
@@ -71,6 +73,32 @@ def test_a_guest_without_timeout_gets_the_default(tmp_path, image):
     ('[guests]\n', "unknown table or key 'guests'"),
     ('[defaults]\n', "no [[guest]] entries"),
     ('[[guest]\n', "invalid TOML"),
+    # every value `kvmrun boot` would refuse, named by its manifest key
+    ('[[guest]]\nname = "a"\nimage = "g.bin"\ncpus = 0\n', "guest 'a': 'cpus' must be at least 1, not 0"),
+    ('[[guest]]\nname = "a"\nimage = "g.bin"\nmemory = "100G"\n', "guest 'a': 'memory' must be between 1M and 64G"),
+    ('[[guest]]\nname = "a"\nimage = "g.bin"\nmode = "real"\ncpus = 2\n',
+     "guest 'a': 'cpus' must be 1 in real mode, not 2"),
+    ('[defaults]\ncpus = 2\n[[guest]]\nname = "a"\nimage = "g.bin"\nmode = "real"\n',
+     "guest 'a': 'cpus' must be 1 in real mode, not 2"),
+    ('[[guest]]\nname = "a"\nimage = "g.elf"\nload_addr = 0x200000\n',
+     "guest 'a': 'load_addr' applies to raw images only"),
+    ('[[guest]]\nname = "a"\nimage = "g.elf"\nentry = "0x100000"\n', "guest 'a': 'entry' applies to raw images only"),
+    ('[[guest]]\nname = "a"\nimage = "g.bin"\nexpect_status = 256\n',
+     "guest 'a': 'expect_status' must be an exit status from 0 to 255, not 256"),
+    ('[[guest]]\nname = "a"\nimage = "g.bin"\nexpect_status = -1\n', "'expect_status' must be an exit status"),
+    ('[[guest]]\nname = ""\nimage = "g.bin"\n', "guest #1: 'name' must be a non-empty string, not ''"),
+    ('[[guest]]\nname = "a"\nimage = "."\n', "guest 'a': 'image' '.': is a directory, not an image"),
+    ('[[guest]]\nname = "a"\nimage = "g.bin"\ntimeout = inf\n', "'timeout' must be a positive, finite number"),
+    ('[defaults]\ntimeout = nan\n[[guest]]\nname = "a"\nimage = "g.bin"\n',
+     "[defaults]: 'timeout' must be a positive, finite number of seconds, not nan"),
+    ('[[guest]]\nname = "a"\nimage = "g.bin"\nexpect_serial = \'\\u0048ello\'\n',
+     "'expect_serial' is not a regular expression: bad escape \\u"),
+    ('[[guest]]\nname = "a"\nimage = "g.bin"\nexpect_reason = "crashed"\n',
+     "'expect_reason' must be one of 'halted', 'exit_port', 'reset', 'fault', 'timeout', not 'crashed'"),
+    ('[[guest]]\nname = "a"\nimage = "g.bin"\nexpect_reason = "interrupted"\n', "'expect_reason' must be one of"),
+    ('[[guest]]\nname = "a"\nimage = "g.bin"\nstrict_io = "yes"\n', "'strict_io' must be true or false, not 'yes'"),
+    ('[[guest]]\nname = "a"\nimage = "g.bin"\nexpect_stauts = 1\n', "unknown key 'expect_stauts' (did you mean "
+                                                                     "'expect_status'?)"),
 ])
 def test_manifest_errors_name_file_guest_and_key(tmp_path, image, text, message):
     path = write(tmp_path, text)
@@ -124,14 +152,18 @@ timeout = 0.5
 [[guest]]
 name = "expected-fault"
 image = "{GUESTS}/triple64.elf"
-expect_status = 1
+expect_reason = "fault"
 expect_serial = "about to fault"
 
 [[guest]]
+name = "fault-is-not-status-1"
+image = "{GUESTS}/triple64.elf"
+expect_status = 1
+
+[[guest]]
 name = "cannot-boot"
-image = "{GUESTS}/hello16.bin"
-mode = "real"
-cpus = 2
+image = "{GUESTS}/hello64.elf"
+cpus = 100000
 '''
 
 
@@ -143,30 +175,31 @@ def test_mixed_manifest_reports_and_writes_junit(tmp_path, jobs):
     result = run_kvmrun("test", manifest, "--jobs", jobs, "--junit-xml", junit)
     out = result.stdout.decode()
     assert result.returncode == 1, result.stderr
-    assert "2 passed, 5 failed" in out
+    assert "2 passed, 6 failed" in out
     for line in ("PASS passes", "FAIL wrong-status", "FAIL wrong-serial", "FAIL faults", "FAIL times-out",
-                 "PASS expected-fault", "ERROR cannot-boot"):
+                 "PASS expected-fault", "FAIL fault-is-not-status-1", "ERROR cannot-boot"):
         assert line in out, line
-    assert "exit status 42 (exit-port), expected 0" in out
+    assert "exit status 42 (exit_port), expected 0" in out
+    assert "ended by fault (status 1), which passes only when that reason is expected ('fault')" in out
     assert "serial output does not match 'Goodbye'" in out
     assert "exit status 124 (timeout), expected 0" in out
     assert "KVM_EXIT_SHUTDOWN (8)" in out                 # the fault report of the failing guest
-    assert "real mode runs one vCPU" in out
+    assert "cpus must be at most" in out
 
     root = ET.parse(junit).getroot()
     suite = root.find("testsuite")
     assert (suite.get("name"), suite.get("tests"), suite.get("failures"), suite.get("errors")) == \
-        ("mixed", "7", "4", "1")
+        ("mixed", "8", "5", "1")
     cases = {case.get("name"): case for case in suite.findall("testcase")}
     assert list(cases) == ["passes", "wrong-status", "wrong-serial", "faults", "times-out", "expected-fault",
-                           "cannot-boot"]
+                           "fault-is-not-status-1", "cannot-boot"]
     assert cases["passes"].find("failure") is None
     assert cases["passes"].find("system-out").text == "Hello from long mode!\n"
-    assert cases["wrong-status"].find("failure").get("message") == "exit status 42 (exit-port), expected 0"
+    assert cases["wrong-status"].find("failure").get("message") == "exit status 42 (exit_port), expected 0"
     assert "about to fault" in cases["faults"].find("failure").text
     assert "KVM_EXIT_SHUTDOWN" in cases["faults"].find("failure").text
     assert cases["times-out"].find("failure").get("message") == "exit status 124 (timeout), expected 0"
-    assert "real mode runs one vCPU" in cases["cannot-boot"].find("error").get("message")
+    assert "cpus must be at most" in cases["cannot-boot"].find("error").get("message")
 
 
 @pytest.mark.kvm

@@ -1,30 +1,24 @@
-"""The TOML manifest: [defaults] and [[guest]] tables, checked key by key before anything runs."""
+"""The TOML manifest: [defaults] and [[guest]] tables, checked key by key before anything runs.
+
+Boot options take the same values, and are refused for the same reasons, as `kvmrun boot` and
+`kvmrun.run`: one definition of each (kvmrun.options) serves all three. Each guest's image is read
+and planned with its options here too, so a manifest `kvmrun boot` would refuse fails before any guest
+runs, naming the file, the guest and the key.
+"""
 import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
-from ..errors import ConfigError
-from ..sizes import parse_size
+from ..errors import ConfigError, KvmrunError
+from ..options import BY_NAME, OptionError, boot_config, parse_option
+from ..outcome import Reason, parse_reason
 
 DEFAULT_MANIFEST = "kvmrun.toml"
 DEFAULT_TIMEOUT = 10.0            # a guest that never ends must not hang the suite
-
-# key -> (accepted Python types, description for errors)
-_RUN_KEYS = {
-    "memory": ((str, int), "a size such as \"64M\""),
-    "timeout": ((int, float), "a number of seconds"),
-    "cpus": ((int,), "an integer"),
-    "mode": ((str,), "one of \"real\", \"protected\", \"long\""),
-    "load_addr": ((int, str), "an address (integer or \"0x...\")"),
-    "entry": ((int, str), "an address (integer or \"0x...\")"),
-    "strict_io": ((bool,), "true or false"),
-    "stdin": ((str,), "a string"),
-    "expect_status": ((int,), "an integer"),
-    "expect_serial": ((str,), "a regular expression (string)"),
-}
-_GUEST_KEYS = {"name": ((str,), "a string"), "image": ((str,), "a path (string)"), **_RUN_KEYS}
+# The reasons a manifest can expect: the ways a guest ends by itself, or by running out of time.
+EXPECTABLE_REASONS = (Reason.HALTED, Reason.EXIT_PORT, Reason.RESET, Reason.FAULT, Reason.TIMEOUT)
 
 
 class ManifestError(ConfigError):
@@ -36,8 +30,66 @@ class GuestSpec:
     name: str
     image: str                    # absolute, resolved against the manifest's folder
     options: Dict[str, Any] = field(default_factory=dict)   # kvmrun.run keyword arguments
-    expect_status: int = 0
+    expect_status: Optional[int] = 0       # None: not checked (an expect_reason without a status)
     expect_serial: Optional[str] = None
+    expect_reason: Optional[str] = None    # a Reason's value
+
+
+def _name(value) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"must be a non-empty string, not {value!r}")
+    return value
+
+
+def _image(value) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"must be a path (a non-empty string), not {value!r}")
+    return value
+
+
+def _stdin(value) -> bytes:
+    if not isinstance(value, str):
+        raise ValueError(f"must be a string, not {value!r}")
+    return value.encode()
+
+
+def _expect_status(value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 255:
+        raise ValueError(f"must be an exit status from 0 to 255, not {value!r}")
+    return value
+
+
+def _expect_serial(value) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"must be a regular expression (a string), not {value!r}")
+    from ..api import serial_pattern         # compiled exactly as it is matched: bytes, MULTILINE
+    try:
+        serial_pattern(value)
+    except re.error as err:
+        raise ValueError(f"is not a regular expression: {err}") from None
+    return value
+
+
+def _expect_reason(value) -> str:
+    try:
+        reason = parse_reason(value) if isinstance(value, str) else None
+    except ValueError:
+        reason = None
+    if reason not in EXPECTABLE_REASONS:
+        names = ", ".join(repr(r.value) for r in EXPECTABLE_REASONS)
+        raise ValueError(f"must be one of {names}, not {value!r}")
+    assert reason is not None
+    return reason.value
+
+
+# Keys beside the boot options, each with its parser (ValueError(problem) when wrong).
+_GUEST_ONLY: Dict[str, Callable[[Any], Any]] = {"name": _name, "image": _image}
+_TEST_KEYS: Dict[str, Callable[[Any], Any]] = {
+    "stdin": _stdin, "expect_status": _expect_status, "expect_serial": _expect_serial,
+    "expect_reason": _expect_reason,
+}
+DEFAULTS_KEYS = sorted([*BY_NAME, *_TEST_KEYS])
+GUEST_KEYS = sorted([*_GUEST_ONLY, *BY_NAME, *_TEST_KEYS])
 
 
 def load_manifest(path: str) -> List[GuestSpec]:
@@ -47,6 +99,8 @@ def load_manifest(path: str) -> List[GuestSpec]:
     except FileNotFoundError:
         raise ManifestError(f"{path}: no such manifest (kvmrun test looks for {DEFAULT_MANIFEST} by default)") \
             from None
+    except IsADirectoryError:
+        raise ManifestError(f"{path}: is a directory, not a manifest") from None
     except (OSError, UnicodeDecodeError) as err:
         raise ManifestError(f"{path}: cannot read it: {err}") from None
     except tomllib.TOMLDecodeError as err:
@@ -58,7 +112,8 @@ def load_manifest(path: str) -> List[GuestSpec]:
     defaults = data.get("defaults", {})
     if not isinstance(defaults, dict):
         raise ManifestError(f"{path}: [defaults] must be a table")
-    _check_keys(path, "[defaults]", defaults, _RUN_KEYS)
+    _refuse_unknown_keys(path, "[defaults]", defaults, DEFAULTS_KEYS)
+    _check_values(path, "[defaults]", defaults)
     guests = data.get("guest", [])
     if not isinstance(guests, list) or not guests:
         raise ManifestError(f"{path}: no [[guest]] entries")
@@ -67,12 +122,13 @@ def load_manifest(path: str) -> List[GuestSpec]:
         where = f"guest #{index + 1}"
         if not isinstance(entry, dict):
             raise ManifestError(f"{path}: {where}: must be a table")
-        if "name" in entry and isinstance(entry["name"], str):
+        if isinstance(entry.get("name"), str) and entry["name"].strip():
             where = f"guest {entry['name']!r}"
-        _check_keys(path, where, entry, _GUEST_KEYS)
+        _refuse_unknown_keys(path, where, entry, GUEST_KEYS)
         for required in ("name", "image"):
             if required not in entry:
                 raise ManifestError(f"{path}: {where}: missing key {required!r}")
+        _check_values(path, where, entry)
         if entry["name"] in seen:
             raise ManifestError(f"{path}: {where}: the name is used twice")
         seen.add(entry["name"])
@@ -80,50 +136,55 @@ def load_manifest(path: str) -> List[GuestSpec]:
     return specs
 
 
-def _check_keys(path: str, where: str, table: dict, allowed: dict) -> None:
-    for key, value in table.items():
+def _refuse_unknown_keys(path: str, where: str, table: dict, allowed: List[str]) -> None:
+    for key in table:
         if key not in allowed:
-            raise ManifestError(f"{path}: {where}: unknown key {key!r}")
-        types, description = allowed[key]
-        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
-            raise ManifestError(f"{path}: {where}: {key!r} must be {description}, not {value!r}")
+            import difflib
+            close = difflib.get_close_matches(key, allowed, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ManifestError(f"{path}: {where}: unknown key {key!r}{hint}")
+
+
+def _check_values(path: str, where: str, table: dict) -> None:
+    """Each value on its own, as kvmrun boot and kvmrun.run would check it."""
+    for key, value in table.items():
+        try:
+            if key in BY_NAME:
+                parse_option(key, value)
+            else:
+                {**_GUEST_ONLY, **_TEST_KEYS}[key](value)
+        except OptionError as err:
+            raise ManifestError(f"{path}: {where}: {err.spelled(repr(key))}") from None
+        except ValueError as err:
+            raise ManifestError(f"{path}: {where}: {key!r} {err}") from None
 
 
 def _spec(path: str, folder: Path, where: str, entry: dict) -> GuestSpec:
     image = (folder / entry["image"]).resolve()
-    if not image.is_file():
-        raise ManifestError(f"{path}: {where}: 'image' {entry['image']!r} does not exist (looked at {image})")
-    options: Dict[str, Any] = {"timeout": float(entry.get("timeout", DEFAULT_TIMEOUT))}
-    if options["timeout"] <= 0:
-        raise ManifestError(f"{path}: {where}: 'timeout' must be positive, not {entry['timeout']!r}")
-    if "memory" in entry:
-        try:
-            options["memory"] = parse_size(entry["memory"])
-        except ValueError:
-            raise ManifestError(f"{path}: {where}: 'memory' must be a size such as \"64M\", "
-                                f"not {entry['memory']!r}") from None
-    for key in ("load_addr", "entry"):
-        if key in entry:
-            value = entry[key]
-            try:
-                options[key] = int(value, 0) if isinstance(value, str) else value
-            except ValueError:
-                raise ManifestError(f"{path}: {where}: {key!r} must be an address, not {value!r}") from None
-    if "mode" in entry:
-        if entry["mode"] not in ("real", "protected", "long"):
-            raise ManifestError(f"{path}: {where}: 'mode' must be one of \"real\", \"protected\", \"long\", "
-                                f"not {entry['mode']!r}")
-        options["mode"] = entry["mode"]
-    for key in ("cpus", "strict_io"):
-        if key in entry:
-            options[key] = entry[key]
+    options = {name: entry[name] for name in BY_NAME if name in entry}
+    options.setdefault("timeout", DEFAULT_TIMEOUT)
+    try:
+        config = boot_config(image, options)
+        _refuse_what_boot_would(config)
+    except OptionError as err:
+        raise ManifestError(f"{path}: {where}: {err.spelled(repr(err.option))}") from None
+    except KvmrunError as err:
+        problem = str(err).removeprefix(f"{image}: ")
+        where_found = f" (looked at {image})" if problem == "no such file" else ""
+        raise ManifestError(f"{path}: {where}: 'image' {entry['image']!r}: {problem}{where_found}") from None
+    expect_reason = _expect_reason(entry["expect_reason"]) if "expect_reason" in entry else None
+    if "expect_status" in entry:
+        expect_status: Optional[int] = entry["expect_status"]
+    else:
+        expect_status = 0 if expect_reason is None else None
+    run_options: Dict[str, Any] = {name: getattr(config, name) for name in options}
     if "stdin" in entry:
-        options["stdin"] = entry["stdin"].encode()
-    serial = entry.get("expect_serial")
-    if serial is not None:
-        try:
-            re.compile(serial)
-        except re.error as err:
-            raise ManifestError(f"{path}: {where}: 'expect_serial' is not a regular expression: {err}") from None
-    return GuestSpec(name=entry["name"], image=str(image), options=options,
-                     expect_status=entry.get("expect_status", 0), expect_serial=serial)
+        run_options["stdin"] = _stdin(entry["stdin"])
+    return GuestSpec(name=entry["name"], image=str(image), options=run_options, expect_status=expect_status,
+                     expect_serial=entry.get("expect_serial"), expect_reason=expect_reason)
+
+
+def _refuse_what_boot_would(config) -> None:
+    """The image read and planned with its options, as `kvmrun boot` does before it opens /dev/kvm."""
+    from ..machine import prepare_image
+    prepare_image(config)

@@ -29,7 +29,7 @@ def run_guest(spec: GuestSpec) -> GuestOutcome:
         result = run(spec.image, **spec.options)
     except KvmrunError as err:
         return GuestOutcome(spec, False, time.perf_counter() - start, error=str(err))
-    problems = tuple(result.mismatches(spec.expect_status, spec.expect_serial))
+    problems = tuple(result.mismatches(spec.expect_status, spec.expect_serial, spec.expect_reason))
     return GuestOutcome(spec, not problems, result.elapsed, result=result, problems=problems)
 
 

@@ -1,0 +1,220 @@
+"""Every boot option, defined once.
+
+`kvmrun boot`'s command-line options, `kvmrun.run`'s keywords and the manifest's keys are all derived
+from OPTIONS, so they cannot drift: one parser per option takes what each source gives (a command-line
+string, a Python value, a TOML value) and says what is wrong in words that fit every source. The error
+names the option the way its source spells it: `--cpus` on the command line, `cpus` in Python, `'cpus'`
+in a manifest.
+"""
+import math
+from typing import TYPE_CHECKING, Any, Callable, Dict, NamedTuple, Optional, Tuple
+
+from . import layout
+from .errors import ConfigError
+from .sizes import parse_size
+
+if TYPE_CHECKING:       # the CPU-mode module pulls in the KVM structs: only when a guest boots
+    from .boot.cpu_modes import Mode
+
+_ADDRESS_LIMIT = 1 << 64
+
+
+class OptionError(ConfigError):
+    """A bad value for one option. `problem` completes a sentence that starts with the option's name
+    ("must be at least 1, not 0"); str() spells the name as Python and manifests do."""
+
+    def __init__(self, option: str, problem: str):
+        super().__init__(f"{option} {problem}")
+        self.option = option
+        self.problem = problem
+
+    def spelled(self, name: str) -> str:
+        """The message with the option named as its source spells it."""
+        return f"{name} {self.problem}"
+
+
+class Option(NamedTuple):
+    name: str                           # kvmrun.run keyword and manifest key
+    flags: Tuple[str, ...]              # on the command line
+    parse: Callable[[Any], Any]         # a value from any source -> the value; ValueError(problem)
+    help: str
+    default: Any = None
+    metavar: Optional[str] = None
+    switch: bool = False                # a flag without a value on the command line
+    from_text: Optional[Callable[[str], Any]] = None   # command-line text -> a value for `parse`
+
+    @property
+    def flag(self) -> str:
+        """The long flag, as errors on the command line name it."""
+        return self.flags[-1]
+
+
+def _shown(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else repr(value)
+
+
+def _integer(value, what: str = "an integer", text_too: bool = False) -> int:
+    """An int, and with `text_too` also an int written as text (decimal, or hex with 0x)."""
+    if isinstance(value, str) and text_too:
+        try:
+            return int(value.strip(), 0)
+        except ValueError:
+            raise ValueError(f"must be {what}, not {_shown(value)}") from None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"must be {what}, not {_shown(value)}")
+    return value
+
+
+def integer_text(text: str) -> int:
+    return _integer(text, text_too=True)
+
+
+def number_text(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"must be a number, not {_shown(text)}") from None
+
+
+def parse_memory(value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError(f"must be a size (bytes, or a number with K, M or G), not {_shown(value)}")
+    try:
+        size = parse_size(value)
+    except ValueError:
+        raise ValueError(f"must be a size (bytes, or a number with K, M or G), not {_shown(value)}") from None
+    if not layout.MIN_MEMORY <= size <= layout.MAX_MEMORY:
+        raise ValueError(f"must be between 1M and {layout.MAX_MEMORY >> 30}G, not {size} bytes")
+    if size % layout.PAGE_SIZE:
+        raise ValueError(f"must be a multiple of 4K, not {size} bytes")
+    return size
+
+
+def parse_cpus(value) -> int:
+    cpus = _integer(value)
+    if cpus < 1:
+        raise ValueError(f"must be at least 1, not {cpus}")
+    return cpus
+
+
+def parse_mode(value) -> Optional["Mode"]:
+    from .boot.cpu_modes import Mode
+    if value is None or isinstance(value, Mode):
+        return value
+    try:
+        return Mode(value)
+    except ValueError:
+        choices = ", ".join(repr(m.value) for m in Mode)
+        raise ValueError(f"must be one of {choices}, not {_shown(value)}") from None
+
+
+def parse_address(value) -> Optional[int]:
+    if value is None:
+        return None
+    address = _integer(value, "an address (decimal, or hex with 0x)", text_too=True)
+    if not 0 <= address < _ADDRESS_LIMIT:
+        raise ValueError(f"must be an address between 0 and 2**64-1, not {_shown(value)}")
+    return address
+
+
+def parse_timeout(value) -> Optional[float]:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"must be a number of seconds, not {_shown(value)}")
+    seconds = float(value)
+    # inf would never end, nan compares false with everything: neither is a time limit.
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ValueError(f"must be a positive, finite number of seconds, not {_shown(value)}")
+    return seconds
+
+
+def parse_switch(value) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"must be true or false, not {_shown(value)}")
+    return value
+
+
+OPTIONS: Tuple[Option, ...] = (
+    Option("mode", ("--mode",), parse_mode, metavar="[real|protected|long]",
+           help="CPU mode at entry. Default: long for ELF64 and raw images, protected for ELF32."),
+    Option("memory", ("-m", "--memory"), parse_memory, default=layout.DEFAULT_MEMORY, metavar="SIZE",
+           help="Guest RAM, in bytes or with K/M/G (1M to 64G, a multiple of 4K). [default: 128M]"),
+    Option("cpus", ("-c", "--cpus"), parse_cpus, default=1, metavar="N", from_text=integer_text,
+           help="vCPUs, one host thread each (protected and long mode). [default: 1]"),
+    Option("load_addr", ("--load-addr",), parse_address, metavar="ADDRESS",
+           help="Raw images: where to load (default 0x100000, real mode 0x7c00)."),
+    Option("entry", ("--entry",), parse_address, metavar="ADDRESS",
+           help="Raw images: where to start (default the load address)."),
+    Option("timeout", ("--timeout",), parse_timeout, metavar="SECONDS", from_text=number_text,
+           help="Stop the guest after this long (status 124)."),
+    Option("strict_io", ("--strict-io",), parse_switch, default=False, switch=True,
+           help="Make IO to unknown ports or MMIO a guest fault."),
+)
+BY_NAME: Dict[str, Option] = {option.name: option for option in OPTIONS}
+
+
+class BootConfig(NamedTuple):
+    """A guest and its options, every value already parsed and checked on its own."""
+    image: str
+    memory: int = layout.DEFAULT_MEMORY
+    cpus: int = 1
+    mode: Optional["Mode"] = None
+    load_addr: Optional[int] = None
+    entry: Optional[int] = None
+    timeout: Optional[float] = None
+    strict_io: bool = False
+
+
+# BootConfig spells the options out for type checkers; this keeps it to exactly OPTIONS' names.
+assert set(BootConfig._fields[1:]) == set(BY_NAME), "BootConfig and OPTIONS name the same options"
+
+
+def parse_option(name: str, value) -> Any:
+    """One option's value from any source; OptionError naming it when the value is wrong."""
+    try:
+        return BY_NAME[name].parse(value)
+    except ValueError as err:
+        raise OptionError(name, str(err)) from None
+
+
+def parse_option_text(name: str, text: str) -> Any:
+    """One option's value from the command line's text."""
+    option = BY_NAME[name]
+    try:
+        return option.parse(option.from_text(text) if option.from_text else text)
+    except ValueError as err:
+        raise OptionError(name, str(err)) from None
+
+
+def boot_config(image, values: Dict[str, Any]) -> BootConfig:
+    """A BootConfig from option values by name (missing ones take their defaults). Unknown names are
+    the caller's to refuse: each source has its own way (TypeError, a manifest error, click)."""
+    parsed = {name: parse_option(name, value) for name, value in values.items()}
+    return BootConfig(image=str(image), **parsed)
+
+
+def check_config(config: BootConfig) -> BootConfig:
+    """Check a BootConfig built by hand (tests, older callers) the way boot_config checks values."""
+    for option in OPTIONS:
+        parse_option(option.name, getattr(config, option.name))
+    return config
+
+
+# --- rules that need the image or the host: called once those are known -----------------------------
+
+def refuse_raw_only_options(config: BootConfig, image_kind: str) -> None:
+    for name in ("load_addr", "entry"):
+        if getattr(config, name) is not None:
+            raise OptionError(name, f"applies to raw images only: an {image_kind} image gives its own")
+
+
+def refuse_smp_in_real_mode(config: BootConfig, mode: "Mode") -> None:
+    if mode.value == "real" and config.cpus > 1:
+        raise OptionError("cpus", f"must be 1 in real mode, not {config.cpus}: real mode runs one vCPU; "
+                                  "use protected or long mode for SMP")
+
+
+def refuse_more_cpus_than(config: BootConfig, max_vcpus: int) -> None:
+    if config.cpus > max_vcpus:
+        raise OptionError("cpus", f"must be at most {max_vcpus} on this host's KVM, not {config.cpus}")
