@@ -4,6 +4,7 @@ Layouts are pinned by tests/test_abi.py against the sizes and offsets the kernel
 """
 import ctypes
 import functools
+import struct
 from ctypes import c_uint8, c_uint16, c_uint32, c_uint64
 from enum import IntEnum
 
@@ -65,12 +66,20 @@ class Cap(IntEnum):
     KVM_CAP_EXT_CPUID = 7
     KVM_CAP_NR_VCPUS = 9
     KVM_CAP_NR_MEMSLOTS = 10
+    KVM_CAP_MP_STATE = 14
     KVM_CAP_COALESCED_MMIO = 15
-    KVM_CAP_SET_IDENTITY_MAP_ADDR = 37
+    KVM_CAP_SET_GUEST_DEBUG = 23
+    KVM_CAP_IRQ_INJECT_STATUS = 26
+    KVM_CAP_PIT2 = 33
     KVM_CAP_IOEVENTFD = 36
+    KVM_CAP_SET_IDENTITY_MAP_ADDR = 37
+    KVM_CAP_VCPU_EVENTS = 41
+    KVM_CAP_DEBUGREGS = 50
     KVM_CAP_MAX_VCPUS = 66
+    KVM_CAP_READONLY_MEM = 81
     KVM_CAP_IMMEDIATE_EXIT = 136
     KVM_CAP_COALESCED_PIO = 162
+    KVM_CAP_BINARY_STATS_FD = 203
 
 
 KVM_EXIT_IO_IN = 0
@@ -81,6 +90,57 @@ KVM_MEM_READONLY = 1 << 1
 
 KVM_IOEVENTFD_FLAG_DATAMATCH = 1 << 0
 KVM_IOEVENTFD_FLAG_PIO = 1 << 1
+
+KVM_PIT_SPEAKER_DUMMY = 1           # kvm_pit_config.flags: port 0x61 reads without a speaker model
+
+
+class MpState(IntEnum):
+    """kvm_mp_state.mp_state values (KVM_MP_STATE_*); not every one is valid on x86."""
+    KVM_MP_STATE_RUNNABLE = 0
+    KVM_MP_STATE_UNINITIALIZED = 1
+    KVM_MP_STATE_INIT_RECEIVED = 2
+    KVM_MP_STATE_HALTED = 3
+    KVM_MP_STATE_SIPI_RECEIVED = 4
+    KVM_MP_STATE_STOPPED = 5
+    KVM_MP_STATE_CHECK_STOP = 6
+    KVM_MP_STATE_OPERATING = 7
+    KVM_MP_STATE_LOAD = 8
+    KVM_MP_STATE_AP_RESET_HOLD = 9
+    KVM_MP_STATE_SUSPENDED = 10
+
+
+class IrqChip(IntEnum):
+    """kvm_irqchip.chip_id values (KVM_IRQCHIP_*)."""
+    KVM_IRQCHIP_PIC_MASTER = 0
+    KVM_IRQCHIP_PIC_SLAVE = 1
+    KVM_IRQCHIP_IOAPIC = 2
+
+
+# kvm_guest_debug.control: the generic bits (<linux/kvm.h>) and x86's (<asm/kvm.h>).
+KVM_GUESTDBG_ENABLE = 0x00000001
+KVM_GUESTDBG_SINGLESTEP = 0x00000002
+KVM_GUESTDBG_USE_SW_BP = 0x00010000
+KVM_GUESTDBG_USE_HW_BP = 0x00020000
+KVM_GUESTDBG_INJECT_DB = 0x00040000
+KVM_GUESTDBG_INJECT_BP = 0x00080000
+KVM_GUESTDBG_BLOCKIRQ = 0x00100000
+
+# kvm_stats_desc.flags: type, unit and base, four bits each.
+KVM_STATS_TYPE_MASK = 0xF << 0
+KVM_STATS_TYPE_CUMULATIVE = 0x0 << 0
+KVM_STATS_TYPE_INSTANT = 0x1 << 0
+KVM_STATS_TYPE_PEAK = 0x2 << 0
+KVM_STATS_TYPE_LINEAR_HIST = 0x3 << 0
+KVM_STATS_TYPE_LOG_HIST = 0x4 << 0
+KVM_STATS_UNIT_MASK = 0xF << 4
+KVM_STATS_UNIT_NONE = 0x0 << 4
+KVM_STATS_UNIT_BYTES = 0x1 << 4
+KVM_STATS_UNIT_SECONDS = 0x2 << 4
+KVM_STATS_UNIT_CYCLES = 0x3 << 4
+KVM_STATS_UNIT_BOOLEAN = 0x4 << 4
+KVM_STATS_BASE_MASK = 0xF << 8
+KVM_STATS_BASE_POW10 = 0x0 << 8
+KVM_STATS_BASE_POW2 = 0x1 << 8
 
 
 class kvm_regs(ctypes.Structure):
@@ -143,6 +203,176 @@ class kvm_translation(ctypes.Structure):
         ("writeable", c_uint8),
         ("usermode", c_uint8),
         ("pad", c_uint8 * 5),
+    ]
+
+
+class kvm_irq_level(ctypes.Structure):
+    """KVM_IRQ_LINE's argument; `irq` shares its place with the `status` KVM_IRQ_LINE_STATUS returns."""
+    _fields_ = [("irq", c_uint32), ("level", c_uint32)]
+
+    @property
+    def status(self) -> int:
+        return ctypes.c_int32(self.irq).value
+
+
+class kvm_pit_config(ctypes.Structure):
+    _fields_ = [("flags", c_uint32), ("pad", c_uint32 * 15)]
+
+
+class kvm_pic_state(ctypes.Structure):
+    _fields_ = [(name, c_uint8) for name in (
+        "last_irr", "irr", "imr", "isr", "priority_add", "irq_base", "read_reg_select", "poll",
+        "special_mask", "init_state", "auto_eoi", "rotate_on_auto_eoi", "special_fully_nested_mode",
+        "init4", "elcr", "elcr_mask")]
+
+
+class kvm_irqchip_state(ctypes.Union):
+    """The `chip` union of kvm_irqchip: the PIC's state, or 512 bytes kept for the IOAPIC's."""
+    _fields_ = [("dummy", ctypes.c_char * 512), ("pic", kvm_pic_state)]
+
+
+class kvm_irqchip(ctypes.Structure):
+    _fields_ = [("chip_id", c_uint32), ("pad", c_uint32), ("chip", kvm_irqchip_state)]
+
+
+class kvm_dirty_log(ctypes.Structure):
+    """`dirty_bitmap` is a user-space address (a union with __u64 padding2 in the header)."""
+    _fields_ = [("slot", c_uint32), ("padding1", c_uint32), ("dirty_bitmap", c_uint64)]
+
+
+class kvm_mp_state(ctypes.Structure):
+    _fields_ = [("mp_state", c_uint32)]
+
+
+KVM_APIC_REG_SIZE = 0x400
+
+
+class LapicReg(IntEnum):
+    """Offsets of local APIC registers in the APIC page and in kvm_lapic_state.regs (<asm/apicdef.h>)."""
+    APIC_ID = 0x20
+    APIC_LVR = 0x30
+    APIC_TASKPRI = 0x80
+    APIC_PROCPRI = 0xA0
+    APIC_EOI = 0xB0
+    APIC_LDR = 0xD0
+    APIC_DFR = 0xE0
+    APIC_SPIV = 0xF0
+    APIC_ISR = 0x100
+    APIC_TMR = 0x180
+    APIC_IRR = 0x200
+    APIC_ESR = 0x280
+    APIC_ICR = 0x300
+    APIC_ICR2 = 0x310
+    APIC_LVTT = 0x320
+    APIC_LVTTHMR = 0x330
+    APIC_LVTPC = 0x340
+    APIC_LVT0 = 0x350
+    APIC_LVT1 = 0x360
+    APIC_LVTERR = 0x370
+    APIC_TMICT = 0x380
+    APIC_TMCCT = 0x390
+    APIC_TDCR = 0x3E0
+
+
+class kvm_lapic_state(ctypes.Structure):
+    """The local APIC's register page as KVM_GET_LAPIC/KVM_SET_LAPIC carry it: each register is a
+    32-bit little-endian value at its 16-byte aligned offset."""
+    _fields_ = [("regs", c_uint8 * KVM_APIC_REG_SIZE)]    # char[] in the header; bytes, not a C string
+
+    def get_reg(self, offset: int) -> int:
+        return _APIC_REG.unpack_from(self.regs, _lapic_reg_at(offset))[0]
+
+    def set_reg(self, offset: int, value: int) -> None:
+        if not 0 <= value <= 0xFFFFFFFF:
+            raise ValueError(f"APIC register value 0x{value:x} does not fit in 32 bits")
+        _APIC_REG.pack_into(self.regs, _lapic_reg_at(offset), value)
+
+
+_APIC_REG = struct.Struct("<I")
+
+
+def _lapic_reg_at(offset: int) -> int:
+    if not (0 <= offset < KVM_APIC_REG_SIZE and offset % 16 == 0):
+        raise ValueError(f"0x{offset:x} is not a local APIC register offset (16-byte aligned, below 0x400)")
+    return offset
+
+
+class kvm_guest_debug_arch(ctypes.Structure):
+    _fields_ = [("debugreg", c_uint64 * 8)]
+
+
+class kvm_guest_debug(ctypes.Structure):
+    _fields_ = [("control", c_uint32), ("pad", c_uint32), ("arch", kvm_guest_debug_arch)]
+
+
+class kvm_debugregs(ctypes.Structure):
+    _fields_ = [
+        ("db", c_uint64 * 4),
+        ("dr6", c_uint64),
+        ("dr7", c_uint64),
+        ("flags", c_uint64),
+        ("reserved", c_uint64 * 9),
+    ]
+
+
+class kvm_vcpu_events_exception(ctypes.Structure):
+    _fields_ = [("injected", c_uint8), ("nr", c_uint8), ("has_error_code", c_uint8), ("pending", c_uint8),
+                ("error_code", c_uint32)]
+
+
+class kvm_vcpu_events_interrupt(ctypes.Structure):
+    _fields_ = [("injected", c_uint8), ("nr", c_uint8), ("soft", c_uint8), ("shadow", c_uint8)]
+
+
+class kvm_vcpu_events_nmi(ctypes.Structure):
+    _fields_ = [("injected", c_uint8), ("pending", c_uint8), ("masked", c_uint8), ("pad", c_uint8)]
+
+
+class kvm_vcpu_events_smi(ctypes.Structure):
+    _fields_ = [("smm", c_uint8), ("pending", c_uint8), ("smm_inside_nmi", c_uint8), ("latched_init", c_uint8)]
+
+
+class kvm_vcpu_events_triple_fault(ctypes.Structure):
+    _fields_ = [("pending", c_uint8)]
+
+
+# kvm_vcpu_events.flags: which optional fields KVM_SET_VCPU_EVENTS takes.
+KVM_VCPUEVENT_VALID_NMI_PENDING = 0x00000001
+KVM_VCPUEVENT_VALID_SIPI_VECTOR = 0x00000002
+KVM_VCPUEVENT_VALID_SHADOW = 0x00000004
+KVM_VCPUEVENT_VALID_SMM = 0x00000008
+KVM_VCPUEVENT_VALID_PAYLOAD = 0x00000010
+KVM_VCPUEVENT_VALID_TRIPLE_FAULT = 0x00000020
+
+
+class kvm_vcpu_events(ctypes.Structure):
+    _fields_ = [
+        ("exception", kvm_vcpu_events_exception),
+        ("interrupt", kvm_vcpu_events_interrupt),
+        ("nmi", kvm_vcpu_events_nmi),
+        ("sipi_vector", c_uint32),
+        ("flags", c_uint32),
+        ("smi", kvm_vcpu_events_smi),
+        ("triple_fault", kvm_vcpu_events_triple_fault),
+        ("reserved", c_uint8 * 26),
+        ("exception_has_payload", c_uint8),
+        ("exception_payload", c_uint64),
+    ]
+
+
+class kvm_stats_header(ctypes.Structure):
+    _fields_ = [(name, c_uint32) for name in (
+        "flags", "name_size", "num_desc", "id_offset", "desc_offset", "data_offset")]
+
+
+class kvm_stats_desc(ctypes.Structure):
+    """One descriptor; its NUL-padded name (kvm_stats_header.name_size bytes) follows it in the file."""
+    _fields_ = [
+        ("flags", c_uint32),
+        ("exponent", ctypes.c_int16),
+        ("size", c_uint16),
+        ("offset", c_uint32),
+        ("bucket_size", c_uint32),
     ]
 
 
@@ -235,15 +465,31 @@ class kvm_run_ex(ctypes.Structure):
     _fields_ = [("exception", c_uint32), ("error_code", c_uint32)]
 
 
+class kvm_debug_exit_arch(ctypes.Structure):
+    """x86's part of a KVM_EXIT_DEBUG: the vector (1 #DB, 3 #BP), the linear PC, DR6 and DR7."""
+    _fields_ = [("exception", c_uint32), ("pad", c_uint32), ("pc", c_uint64), ("dr6", c_uint64),
+                ("dr7", c_uint64)]
+
+
+class kvm_run_debug(ctypes.Structure):
+    _fields_ = [("arch", kvm_debug_exit_arch)]
+
+
+class kvm_run_eoi(ctypes.Structure):
+    _fields_ = [("vector", c_uint8)]
+
+
 class kvm_run_exit(ctypes.Union):
     _fields_ = [
         ("hw", kvm_run_hw),
         ("fail_entry", kvm_run_fail_entry),
         ("ex", kvm_run_ex),
         ("io", kvm_run_io),
+        ("debug", kvm_run_debug),
         ("mmio", kvm_run_mmio),
         ("internal", kvm_run_internal),
         ("system_event", kvm_run_system_event),
+        ("eoi", kvm_run_eoi),
         ("padding", ctypes.c_char * 256),
     ]
 
