@@ -9,6 +9,7 @@ from kvmrun import __version__
 from kvmrun.cli import main
 from kvmrun.sizes import parse_size
 
+from conftest import run_kvmrun
 from elfimage import Seg, elf
 
 
@@ -202,3 +203,52 @@ def test_no_permission_names_the_remedy():
     os.waitpid(pid, 0)
     assert message.startswith("13 no permission to open /dev/kvm")
     assert "usermod -aG kvm" in message
+
+
+def test_bare_kvmrun_prints_its_help():
+    result = run_kvmrun()
+    assert result.returncode == 0 and result.stderr == b""
+    out = result.stdout.decode()
+    assert out.startswith("Usage: kvmrun [OPTIONS] COMMAND") and "boot" in out and "test" in out
+
+
+def test_short_version_flag():
+    code, out, _ = invoke("-V")
+    assert (code, out) == (0, f"kvmrun {__version__}\n")
+
+
+@pytest.mark.parametrize("args, where", [(["boot", "--frobnicate", "x"], "kvmrun boot"),
+                                         (["boot"], "kvmrun boot"), (["frobnicate"], "kvmrun"),
+                                         (["test", "--jobs", "0"], "kvmrun test")])
+def test_usage_errors_say_where_help_is(args, where):
+    result = run_kvmrun(*args)
+    assert result.returncode == 2
+    line = one_error_line(result.stderr.decode())
+    assert line.endswith(f"Try '{where} --help' for help.")
+
+
+def test_option_errors_use_the_command_lines_spelling_everywhere_in_the_message(hlt_elf):
+    """The same problem reads `--cpus` here, `cpus` from Python and `'cpus'` in a manifest."""
+    code, _, err = invoke("boot", "--cpus", "0", hlt_elf)
+    assert code == 2 and one_error_line(err) == "kvmrun: error: --cpus must be at least 1, not 0"
+
+
+@pytest.mark.kvm
+def test_info_as_json_for_scripts():
+    import json
+    result = run_kvmrun("info", "--json")
+    assert result.returncode == 0, result.stderr
+    facts = json.loads(result.stdout)
+    assert facts["api_version"] == 12 and facts["max_vcpus"] >= 1
+    assert facts["capabilities"]["KVM_CAP_USER_MEMORY"] >= 1
+
+
+@pytest.mark.kvm
+def test_info_to_a_full_disk_is_one_line_not_a_traceback():
+    import subprocess
+    import sys
+    with open("/dev/full", "wb") as full:
+        result = subprocess.run([sys.executable, "-m", "kvmrun", "info"], stdout=full, stderr=subprocess.PIPE,
+                                timeout=60)
+    assert result.returncode == 2
+    assert one_error_line(result.stderr.decode()) == "kvmrun: error: cannot write to stdout: No space left on device"
