@@ -1,0 +1,186 @@
+"""KvmRun: a vCPU's kvm_run area, and the one decoder of its exit union.
+
+The area is the mmap of the vCPU file descriptor (kvm_run, then the port IO data page and the
+coalesced ring), or any writable buffer of at least sizeof(kvm_run) in tests. Numbers that come from
+the guest's access (the IO block's offset, size and count; the MMIO length) are checked against what
+api.rst documents and against the buffer before anything is read or written through them: an exit
+that breaks those rules decodes to exits.Malformed, an exit kvmrun has no dataclass for to
+exits.Unsupported. No view into the buffer is kept, so an mmap can be closed while a KvmRun refers
+to it.
+"""
+import ctypes
+import struct
+from typing import Callable, Dict, Optional
+
+from . import abi, exits
+from .abi import KvmExit
+
+RUN_SIZE = ctypes.sizeof(abi.kvm_run)
+
+_EXIT = abi.kvm_run.exit.offset
+_REASON = struct.Struct("<I")
+_REASON_AT = abi.kvm_run.exit_reason.offset
+_IMMEDIATE_EXIT_AT = abi.kvm_run.immediate_exit.offset
+_REQUEST_WINDOW_AT = abi.kvm_run.request_interrupt_window.offset
+_READY_AT = abi.kvm_run.ready_for_interrupt_injection.offset
+_IF_FLAG_AT = abi.kvm_run.if_flag.offset
+_IO = struct.Struct("<BBHIQ")                   # kvm_run_io: direction, size, port, count, data_offset
+_MMIO_DATA_AT = _EXIT + abi.kvm_run_mmio.data.offset
+_MMIO_DATA_SIZE = abi.kvm_run_mmio.data.size     # 8
+_IO_SIZES = (1, 2, 4)
+
+
+class KvmRun:
+    __slots__ = ("buffer", "size")
+
+    def __init__(self, buffer):
+        size = len(buffer)
+        if size < RUN_SIZE:
+            raise ValueError(f"a kvm_run area needs at least {RUN_SIZE} bytes, not {size}")
+        self.buffer = buffer
+        self.size = size
+
+    # --- the header ------------------------------------------------------------------------------
+
+    @property
+    def exit_reason(self) -> int:
+        return _REASON.unpack_from(self.buffer, _REASON_AT)[0]
+
+    @property
+    def immediate_exit(self) -> bool:
+        return bool(self.buffer[_IMMEDIATE_EXIT_AT])
+
+    @immediate_exit.setter
+    def immediate_exit(self, value: bool) -> None:
+        """Set: the current or next KVM_RUN returns at once with EINTR (KVM_CAP_IMMEDIATE_EXIT)."""
+        self.buffer[_IMMEDIATE_EXIT_AT] = 1 if value else 0
+
+    @property
+    def request_interrupt_window(self) -> bool:
+        return bool(self.buffer[_REQUEST_WINDOW_AT])
+
+    @request_interrupt_window.setter
+    def request_interrupt_window(self, value: bool) -> None:
+        self.buffer[_REQUEST_WINDOW_AT] = 1 if value else 0
+
+    @property
+    def ready_for_interrupt_injection(self) -> bool:
+        return bool(self.buffer[_READY_AT])
+
+    @property
+    def if_flag(self) -> bool:
+        return bool(self.buffer[_IF_FLAG_AT])
+
+    # --- port IO and MMIO data -------------------------------------------------------------------
+
+    def io_block(self, length: int) -> Optional[int]:
+        """Offset of the current IO exit's data block when `length` bytes from kvm_run.io.data_offset
+        lie after struct kvm_run and inside the area; None otherwise (never trusted blindly)."""
+        offset = _IO.unpack_from(self.buffer, _EXIT)[4]
+        if offset < RUN_SIZE or offset + length > self.size:
+            return None
+        return offset
+
+    def io_out_data(self, length: int) -> Optional[bytes]:
+        offset = self.io_block(length)
+        return None if offset is None else bytes(self.buffer[offset:offset + length])
+
+    def io_in_complete(self, data: bytes) -> bool:
+        """Place the bytes of an IN exit where KVM takes them from on the next KVM_RUN."""
+        offset = self.io_block(len(data))
+        if offset is None:
+            return False
+        self.buffer[offset:offset + len(data)] = data
+        return True
+
+    def mmio_complete_read(self, data: bytes) -> None:
+        """Hand the bytes of an MMIO read back to KVM (at most 8); used on the next KVM_RUN."""
+        data = bytes(data[:_MMIO_DATA_SIZE])
+        self.buffer[_MMIO_DATA_AT:_MMIO_DATA_AT + len(data)] = data
+
+    # --- decoding --------------------------------------------------------------------------------
+
+    def decode(self, reason: Optional[int] = None):
+        """The current exit as one of the dataclasses in exits.py. `reason` defaults to
+        kvm_run.exit_reason; pass what the run returned when KVM_RUN ended with EINTR, because KVM
+        does not write exit_reason when immediate_exit stopped it."""
+        if reason is None:
+            reason = self.exit_reason
+        decoder = _DECODERS.get(reason)
+        return exits.Unsupported(reason) if decoder is None else decoder(self, reason)
+
+    def _member(self, ctype):
+        """A copy of one member of the exit union (a copy: no view outlives the call)."""
+        return ctype.from_buffer_copy(self.buffer, _EXIT)
+
+    def _io(self, reason: int):
+        direction, size, port, count, data_offset = _IO.unpack_from(self.buffer, _EXIT)
+        if size not in _IO_SIZES or count == 0:
+            return exits.Malformed(reason, f"KVM reported port IO of {count} x {size} bytes")
+        if direction not in (abi.KVM_EXIT_IO_IN, abi.KVM_EXIT_IO_OUT):
+            return exits.Malformed(reason, f"KVM reported port IO in direction {direction}")
+        length = size * count
+        offset = self.io_block(length)
+        if offset is None:
+            return exits.Malformed(reason, f"KVM's IO data block ({length} bytes at offset "
+                                           f"{data_offset}) lies outside kvm_run")
+        if direction == abi.KVM_EXIT_IO_OUT:
+            return exits.IoOut(port, size, bytes(self.buffer[offset:offset + length]))
+        return exits.IoIn(port, size, count)
+
+    def _mmio(self, reason: int):
+        mmio = self._member(abi.kvm_run_mmio)
+        length = mmio.len
+        if not 1 <= length <= _MMIO_DATA_SIZE:      # api.rst: data[8]; the length is the guest's access
+            return exits.Malformed(reason, f"KVM reported an MMIO access of {length} bytes at "
+                                           f"0x{mmio.phys_addr:x}")
+        if mmio.is_write:
+            return exits.MmioWrite(mmio.phys_addr, bytes(mmio.data[:length]))
+        return exits.MmioRead(mmio.phys_addr, length)
+
+    def _debug(self, reason: int):
+        arch = self._member(abi.kvm_debug_exit_arch)
+        return exits.Debug(arch.exception, arch.pc, arch.dr6, arch.dr7)
+
+    def _exception(self, reason: int):
+        ex = self._member(abi.kvm_run_ex)
+        return exits.GuestException(ex.exception, ex.error_code)
+
+    def _unknown(self, reason: int):
+        return exits.Unknown(self._member(abi.kvm_run_hw).hardware_exit_reason)
+
+    def _fail_entry(self, reason: int):
+        fe = self._member(abi.kvm_run_fail_entry)
+        return exits.FailEntry(fe.hardware_entry_failure_reason, fe.cpu)
+
+    def _internal_error(self, reason: int):
+        internal = self._member(abi.kvm_run_internal)
+        return exits.InternalError(internal.suberror, tuple(internal.data[:min(internal.ndata, 16)]))
+
+    def _system_event(self, reason: int):
+        event = self._member(abi.kvm_run_system_event)
+        return exits.SystemEvent(event.type, tuple(event.data[:min(event.ndata, 16)]))
+
+    def _ioapic_eoi(self, reason: int):
+        return exits.IoapicEoi(self._member(abi.kvm_run_eoi).vector)
+
+
+def _constant(value) -> Callable[[KvmRun, int], object]:
+    return lambda run, reason: value
+
+
+_DECODERS: Dict[int, Callable[[KvmRun, int], object]] = {
+    KvmExit.KVM_EXIT_UNKNOWN: KvmRun._unknown,
+    KvmExit.KVM_EXIT_EXCEPTION: KvmRun._exception,
+    KvmExit.KVM_EXIT_IO: KvmRun._io,
+    KvmExit.KVM_EXIT_DEBUG: KvmRun._debug,
+    KvmExit.KVM_EXIT_HLT: _constant(exits.Hlt()),
+    KvmExit.KVM_EXIT_MMIO: KvmRun._mmio,
+    KvmExit.KVM_EXIT_IRQ_WINDOW_OPEN: _constant(exits.IrqWindowOpen()),
+    KvmExit.KVM_EXIT_SHUTDOWN: _constant(exits.Shutdown()),
+    KvmExit.KVM_EXIT_FAIL_ENTRY: KvmRun._fail_entry,
+    KvmExit.KVM_EXIT_INTR: _constant(exits.Interrupted()),
+    KvmExit.KVM_EXIT_INTERNAL_ERROR: KvmRun._internal_error,
+    KvmExit.KVM_EXIT_SYSTEM_EVENT: KvmRun._system_event,
+    KvmExit.KVM_EXIT_IOAPIC_EOI: KvmRun._ioapic_eoi,
+}
