@@ -1,0 +1,31 @@
+"""What the README shows users works when they copy it."""
+import re
+
+import pytest
+
+from conftest import GUESTS, ROOT, run_kvmrun
+
+
+def readme_block(starting_with: str) -> str:
+    blocks = re.findall(r"```(?:\w+)?\n(.*?)```", (ROOT / "README.md").read_text(), re.DOTALL)
+    matching = [block for block in blocks if block.startswith(starting_with)]
+    assert len(matching) == 1, f"README should have one block starting with {starting_with!r}"
+    return matching[0]
+
+
+@pytest.mark.kvm
+def test_the_manifest_example_passes_when_copied(tmp_path):
+    (tmp_path / "build").mkdir()
+    (tmp_path / "build" / "guests").symlink_to(GUESTS)
+    (tmp_path / "kvmrun.toml").write_text(readme_block("# kvmrun.toml"))
+    result = run_kvmrun("test", tmp_path / "kvmrun.toml")
+    assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
+    assert "2 passed, 0 failed" in result.stdout.decode()
+
+
+@pytest.mark.kvm
+def test_the_python_example_runs(monkeypatch):
+    monkeypatch.chdir(GUESTS.parent.parent)
+    code = readme_block("import kvmrun\n\nr = kvmrun.run(")
+    code = code.replace('r.expect(reason="timeout")', "")       # the hello guest halts; that line shows the form
+    exec(compile(code, "README.md", "exec"), {})
