@@ -7,7 +7,7 @@ bytearray instead.
 import ctypes
 import mmap
 import struct
-from typing import List, NamedTuple, Optional, Tuple
+from typing import List, NamedTuple, Optional, Tuple, Union
 
 from . import layout
 from .errors import GuestMemoryError, KvmrunError
@@ -98,7 +98,7 @@ class GuestMemory(RamLayout):
         offset = self._checked(guest_addr, length)
         return bytes(self._buf[offset:offset + length])
 
-    def write(self, guest_addr: int, data: bytes) -> None:
+    def write(self, guest_addr: int, data: Union[bytes, memoryview]) -> None:
         offset = self._checked(guest_addr, len(data))
         self._buf[offset:offset + len(data)] = data
 

@@ -1,5 +1,7 @@
 """The ELF loader on valid images and on images corrupted one field at a time."""
 import struct
+import sys
+import tracemalloc
 
 import pytest
 
@@ -7,7 +9,11 @@ from kvmrun.boot.cpu_modes import Mode
 from kvmrun.boot.elf import plan_elf
 from kvmrun.errors import LoaderError
 
+from conftest import ROOT
 from elfimage import PT_NOTE, Seg, elf, phdr_field_offset
+
+sys.path.insert(0, str(ROOT / "fuzz"))
+from fuzz_loaders import flood_elf  # noqa: E402
 
 CODE = b"\xf4" * 16
 
@@ -137,3 +143,39 @@ def test_every_truncation_of_a_valid_image_is_a_loader_error_or_a_plan():
             plan_elf(image[:length])
         except LoaderError:
             pass
+
+
+def _peak_planning(image):
+    """plan_elf's outcome (a plan or the LoaderError) and the peak memory it traced."""
+    plan_elf(bytes(valid64()))                 # pyelftools' one-time set-up is not the image's cost
+    tracemalloc.start()
+    try:
+        outcome = plan_elf(image)
+    except LoaderError as err:
+        outcome = err
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return outcome, peak
+
+
+def test_a_flood_of_program_headers_is_refused_as_linux_does_before_anything_is_read():
+    image = flood_elf(18_000, 1 << 20)         # 1 MiB: 18,000 PT_LOAD headers, each naming the whole file
+    outcome, peak = _peak_planning(image)
+    assert str(outcome) == ("malformed ELF64: 18000 program headers (1008000 bytes); at most 1170 (65536 bytes) "
+                            "are accepted, as by Linux")
+    assert peak < len(image)
+
+
+@pytest.mark.parametrize("stride", [0, 1 << 20], ids=["overlapping", "side by side"])
+def test_headers_naming_the_whole_file_are_planned_without_copying_it(stride):
+    """1000 headers each naming all but the first byte of a 256 KiB file: once 1000 copies of it
+    (250 MiB) were made before the overlap check; now segments are views of the image."""
+    image = flood_elf(1000, 256 << 10, offset=1, stride=stride)
+    outcome, peak = _peak_planning(image)
+    if stride == 0:
+        assert str(outcome).startswith("malformed ELF64: segment 0 (PT_LOAD) (0x100000-0x13ffff) and segment 1 "
+                                       "(PT_LOAD) (0x100000-0x13ffff) overlap")
+    else:
+        assert len(outcome.segments) == 1000 and bytes(outcome.segments[999].data) == image[1:]
+    assert peak < 3 * len(image)

@@ -1,6 +1,7 @@
 """Any bytes as an image give a load plan or a LoaderError, never another exception; a plan that
-passes the checks lies inside RAM and outside kvmrun's boot structures. The invariants are the fuzz
-harness's own (fuzz/fuzz_loaders.py), so `make fuzz` and these tests hold kvmrun to the same rules."""
+passes the checks lies inside RAM and outside kvmrun's boot structures; planning allocates at most a
+few times the image, whatever its headers say. The invariants are the fuzz harness's own
+(fuzz/fuzz_loaders.py), so `make fuzz` and these tests hold kvmrun to the same rules."""
 import sys
 
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -9,7 +10,7 @@ from conftest import GUESTS, ROOT
 from elfimage import Seg, elf
 
 sys.path.insert(0, str(ROOT / "fuzz"))
-from fuzz_loaders import check_image  # noqa: E402
+from fuzz_loaders import check_image, flood_elf  # noqa: E402
 
 VALID = [
     bytes(elf([Seg(0x100000, b"\xf4" * 32), Seg(0x200000, b"data", memsz=0x3000, flags=6)], entry=0x100000)),
@@ -37,6 +38,17 @@ def test_mutated_valid_images(base, mutations):
     for position, value in mutations:
         image[position % len(image)] = value
     check_image(bytes(image))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(count=st.integers(32, 1400), size_kib=st.integers(128, 256), offset=st.integers(0, 255),
+       spread=st.sampled_from(["same address", "side by side", "4 KiB apart"]), bits=st.sampled_from([32, 64]))
+def test_header_floods_plan_in_memory_bounded_by_the_image(count, size_kib, offset, spread, bits):
+    """Many PT_LOAD headers each naming (nearly) the whole file: once count x size bytes were copied
+    before any check; check_image asserts the peak traced allocation stays within its budget."""
+    size = size_kib << 10
+    stride = {"same address": 0, "side by side": size, "4 KiB apart": 4096}[spread]
+    check_image(flood_elf(count, size, offset, stride, bits))
 
 
 def test_real_guests_plan_cleanly_under_the_harness_rules():

@@ -2,6 +2,9 @@
 
 Every size and offset is checked against the file before pyelftools reads it, so a corrupt image gives
 one precise LoaderError; section headers are never read (loading needs only program headers).
+Segment data is never copied here: a plan holds memoryview slices of the image, so whatever the
+headers say (a thousand segments each naming the whole file), planning costs memory in proportion
+to the number of headers, which is bounded, not to the bytes they name.
 """
 import functools
 from itertools import pairwise
@@ -18,6 +21,9 @@ EV_CURRENT = 1
 EM_386, EM_X86_64 = 3, 62
 PF_X = 1
 PN_XNUM = 0xFFFF
+# Linux's ELF loader reads at most 64 KiB of program headers (fs/binfmt_elf.c, load_elf_phdrs);
+# kvmrun takes the same bound, which also bounds what planning allocates per header.
+MAX_PROGRAM_HEADER_BYTES = 65536
 _ADDRESS_LIMIT = 1 << 64
 
 # class -> (name, header size, program header size, machine, mode)
@@ -78,10 +84,15 @@ def plan_elf(image: bytes) -> LoadPlan:
         raise LoaderError(f"{kind} has no program headers (e_phnum is 0): nothing to load")
     if phnum == PN_XNUM:
         raise LoaderError(f"{kind} uses extended program header numbering (PN_XNUM): not supported")
+    if phnum * phentsize > MAX_PROGRAM_HEADER_BYTES:
+        raise LoaderError(f"malformed {kind}: {phnum} program headers ({phnum * phentsize} bytes); at most "
+                          f"{MAX_PROGRAM_HEADER_BYTES // phentsize} ({MAX_PROGRAM_HEADER_BYTES} bytes) are "
+                          "accepted, as by Linux")
     if phoff + phnum * phentsize > size:
         raise LoaderError(f"truncated {kind}: program headers at offset 0x{phoff:x} ({phnum} x {phentsize} "
                           f"bytes) extend beyond the end of the file ({size} bytes)")
 
+    view = memoryview(image)             # slices of it share the image's bytes: nothing is copied
     segments: List[LoadSegment] = []
     entry = ehdr.e_entry
     physical_entry = None
@@ -105,7 +116,7 @@ def plan_elf(image: bytes) -> LoadPlan:
         if ph.p_paddr + ph.p_memsz > _ADDRESS_LIMIT or ph.p_vaddr + ph.p_memsz > _ADDRESS_LIMIT:
             raise LoaderError(f"malformed {kind}: {name} address 0x{ph.p_paddr:x} + size 0x{ph.p_memsz:x} "
                               "overflows the address space")
-        segments.append(LoadSegment(addr=ph.p_paddr, data=image[ph.p_offset:ph.p_offset + ph.p_filesz],
+        segments.append(LoadSegment(addr=ph.p_paddr, data=view[ph.p_offset:ph.p_offset + ph.p_filesz],
                                     memsz=ph.p_memsz, name=name))
         if physical_entry is None and ph.p_flags & PF_X and ph.p_vaddr <= entry < ph.p_vaddr + ph.p_memsz:
             physical_entry = entry - ph.p_vaddr + ph.p_paddr

@@ -1,6 +1,6 @@
 """LoadPlan: what a loader wants written where. Checked against RAM and kvmrun's own structures
 before a byte is written, so a bad image never half-loads."""
-from typing import List, NamedTuple, Optional, Sequence, Tuple
+from typing import List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from ..errors import LoaderError
 from ..memory import GuestMemory, RamLayout, overlap
@@ -9,7 +9,7 @@ from .cpu_modes import Mode
 
 class LoadSegment(NamedTuple):
     addr: int                     # guest-physical
-    data: bytes                   # copied to addr
+    data: Union[bytes, memoryview]  # copied to addr at apply time; a slice of the image, not a copy
     memsz: int                    # bytes [addr + len(data), addr + memsz) are zeroed
     name: str                     # how errors name it: "the image", "segment 1 (PT_LOAD)"
 
