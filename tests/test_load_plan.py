@@ -10,7 +10,7 @@ from kvmrun.boot.raw import plan_raw
 from kvmrun.boot.structures import plan_boot_structures
 from kvmrun.errors import ConfigError, LoaderError
 from kvmrun.layout import GiB, MiB
-from kvmrun.memory import GuestMemory
+from kvmrun.memory import GuestMemory, RamLayout
 
 from elfimage import Seg, elf
 
@@ -122,6 +122,18 @@ def test_protected_mode_stacks_stay_below_4gib():
         assert plan_boot_structures(Mode.LONG, mem, 1, True).stack_tops == (6 * GiB,)
     finally:
         mem.close()
+
+
+@pytest.mark.parametrize("memory, cpus, top", [
+    (3 * GiB + 4096, 1, 3 * GiB),                 # 4 KiB at 4 GiB: too little for a stack
+    (3 * GiB + 64 * 1024, 2, 3 * GiB),            # room for one of two stacks
+    (3 * GiB + 64 * 1024, 1, 4 * GiB + 64 * 1024),
+    (3 * GiB, 1, 3 * GiB),
+])
+def test_long_mode_stacks_go_below_3gib_when_too_little_ram_lies_above_4gib(memory, cpus, top):
+    structures = plan_boot_structures(Mode.LONG, RamLayout(memory), cpus, one_gib_pages=True)
+    assert structures.stack_tops[0] == top
+    assert structures.reserved[-1].end == top
 
 
 def test_too_many_stacks_for_ram():

@@ -3,7 +3,7 @@ from typing import List, NamedTuple, Tuple
 
 from .. import layout, paging
 from ..errors import ConfigError
-from ..memory import GuestMemory
+from ..memory import GuestMemory, RamLayout, RamRegion
 from .cpu_modes import GDT_LIMIT, Mode, stack_tops, write_descriptor_tables
 from .plan import Reserved
 
@@ -13,12 +13,17 @@ class BootStructures(NamedTuple):
     stack_tops: Tuple[int, ...]   # per vCPU; empty in real mode (SP is fixed there)
 
 
-def stack_region_top(mode: Mode, mem: GuestMemory) -> int:
-    """Stacks sit at the top of the RAM the mode can address: below 4 GiB without paging."""
-    return mem.top if mode is Mode.LONG else mem.regions[0].end
+def stack_region(mode: Mode, mem: RamLayout, cpus: int) -> RamRegion:
+    """The RAM region whose top the stacks are carved from: the highest one the mode can address
+    (below 4 GiB without paging), unless --memory puts too little above 4 GiB for all of them
+    (3G+4K leaves 4 KiB there), when they go below 3 GiB instead."""
+    high = mem.regions[-1]
+    if mode is Mode.LONG and high.size >= cpus * layout.STACK_SIZE:
+        return high
+    return mem.regions[0]
 
 
-def plan_boot_structures(mode: Mode, mem: GuestMemory, cpus: int, one_gib_pages: bool) -> BootStructures:
+def plan_boot_structures(mode: Mode, mem: RamLayout, cpus: int, one_gib_pages: bool) -> BootStructures:
     if mode is Mode.REAL:
         return BootStructures(reserved=(), stack_tops=())
     reserved: List[Reserved] = [
@@ -29,11 +34,11 @@ def plan_boot_structures(mode: Mode, mem: GuestMemory, cpus: int, one_gib_pages:
         span = paging.mapped_span(mem.top)
         end = layout.PAGE_TABLES_ADDR + paging.table_pages(span, one_gib_pages) * layout.PAGE_SIZE
         reserved.append(Reserved(layout.PAGE_TABLES_ADDR, end, "page tables"))
-    top = stack_region_top(mode, mem)
+    region = stack_region(mode, mem, cpus)
+    top = region.end
     bottom = top - cpus * layout.STACK_SIZE
     floor = max(r.end for r in reserved)
-    region_start = mem.regions[-1].guest_addr if mode is Mode.LONG else 0
-    if bottom < max(floor, region_start):
+    if bottom < max(floor, region.guest_addr):
         raise ConfigError(f"{cpus} vCPU stacks of 64 KiB do not fit in {mem.size} bytes of RAM; "
                           "give more with --memory")
     reserved.append(Reserved(bottom, top, f"vCPU stack{'s' if cpus > 1 else ''}"))
