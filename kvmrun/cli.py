@@ -80,6 +80,7 @@ def boot(image, **values):
     stdin_fd = _fileno(sys.stdin, 0)
     serial_input = FdInput(stdin_fd, output) if _usable_fd(stdin_fd) else None
     try:
+        _print_notes(config)
         with raw_input_mode(stdin_fd):
             outcome = boot_machine(config, output, serial_input, handle_signals=True)
     except KvmrunError as err:
@@ -258,6 +259,13 @@ def _fail(err: KvmrunError) -> int:
 
 def _flag(name: str) -> str:
     return next(option.flag for option in OPTIONS if option.name == name)
+
+
+def _print_notes(config) -> None:
+    """What the loader noticed about the image (plan.notes), before the guest runs."""
+    from .machine import prepare_image
+    for note in prepare_image(config)[0].notes:
+        click.echo(f"kvmrun: note: {note}", err=True)
 
 
 def _report(fault) -> None:

@@ -7,7 +7,7 @@ from ..errors import LoaderError
 from .cpu_modes import Mode
 from .elf import is_elf, plan_elf
 from .plan import LoadPlan
-from .raw import plan_raw
+from .raw import BOOT_SECTOR_NOTE, looks_like_boot_sector, plan_raw
 
 
 def read_image(path: str, max_size: int) -> bytes:
@@ -36,9 +36,13 @@ def read_image(path: str, max_size: int) -> bytes:
 
 def plan_image(image: bytes, mode: Optional[Mode], load_addr: Optional[int],
                entry: Optional[int]) -> LoadPlan:
-    """ELF images by their magic, anything else as raw (long mode unless told otherwise)."""
+    """ELF images by their magic, anything else as raw (long mode unless told otherwise; a raw image
+    that looks like a boot sector gets a note saying how to boot it as one)."""
     if is_elf(image):
         if load_addr is not None or entry is not None:
             raise LoaderError("--load-addr and --entry apply to raw images; an ELF image gives its own")
         return plan_elf(image)
-    return plan_raw(image, mode or Mode.LONG, load_addr, entry)
+    plan = plan_raw(image, mode or Mode.LONG, load_addr, entry)
+    if mode is None and looks_like_boot_sector(image):
+        plan = plan._replace(notes=(BOOT_SECTOR_NOTE,))
+    return plan

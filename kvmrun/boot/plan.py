@@ -23,6 +23,7 @@ class LoadPlan(NamedTuple):
     default_mode: Mode
     entry: int                    # guest-physical
     segments: Tuple[LoadSegment, ...]
+    notes: Tuple[str, ...] = ()   # things the user may want to know about the image: shown, not errors
 
 
 class Reserved(NamedTuple):

@@ -7,6 +7,17 @@ from .cpu_modes import Mode
 from .plan import LoadPlan, LoadSegment
 
 
+BOOT_SIGNATURE_OFFSET = 510
+BOOT_SIGNATURE = b"\x55\xaa"
+BOOT_SECTOR_NOTE = ("the image looks like a PC boot sector (0x55 0xAA at offset 510), but raw images boot in long "
+                    "mode unless told otherwise; use --mode real to start it in real mode at 0x7C00")
+
+
+def looks_like_boot_sector(image: bytes) -> bool:
+    """Whether the image carries the signature a BIOS checks before it runs a boot sector."""
+    return image[BOOT_SIGNATURE_OFFSET:BOOT_SIGNATURE_OFFSET + 2] == BOOT_SIGNATURE
+
+
 def default_load_addr(mode: Mode) -> int:
     return layout.REAL_MODE_LOAD_ADDR if mode is Mode.REAL else layout.DEFAULT_LOAD_ADDR
 
