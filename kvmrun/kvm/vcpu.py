@@ -1,18 +1,19 @@
-"""Vcpu: one vCPU file descriptor, its mapped kvm_run, registers, CPUID, and exit decoding."""
-import ctypes
+"""Vcpu: one vCPU file descriptor, its mapped kvm_run, registers, CPUID, LAPIC, MP state and debug
+state. Exits are decoded by its KvmRun (run.py)."""
 import fcntl
+import functools
 import mmap
 import os
-from typing import Optional
+from typing import Optional, Sequence
 
 from . import abi
 from ._call import ioctl
 from .abi import KvmExit
 from .ioctl import Ioctl
+from .run import KvmRun
+from .stats import StatsFile
 
 _KVM_RUN = int(Ioctl.KVM_RUN)
-# The IO data block lies after the fixed part of kvm_run (in practice one page in).
-_RUN_HEADER_END = abi.kvm_run.exit.offset + ctypes.sizeof(abi.kvm_run_exit)
 
 
 class Vcpu:
@@ -42,68 +43,27 @@ class Vcpu:
 
     def request_stop(self) -> None:
         """Make the current or next KVM_RUN return at once (api.rst: KVM_CAP_IMMEDIATE_EXIT)."""
-        self.kvm_run.immediate_exit = 1
+        self.run_area.immediate_exit = True
 
-    def _io_block(self, length: int) -> Optional[int]:
-        """Offset of the current IO exit's data block, or None when KVM's data_offset and the
-        guest-shaped size*count would reach outside the vCPU mapping (never trusted blindly)."""
-        offset = self.io.data_offset
-        if offset < _RUN_HEADER_END or offset + length > self.map_size:
-            return None
-        return offset
+    @functools.cached_property
+    def run_area(self) -> KvmRun:
+        """The kvm_run mapping as a KvmRun: exit decoding and the IO/MMIO data, bounds-checked."""
+        return KvmRun(self._map)
 
     def io_out_data(self, length: int) -> Optional[bytes]:
-        offset = self._io_block(length)
-        return None if offset is None else self._map[offset:offset + length]
+        return self.run_area.io_out_data(length)
 
     def io_in_complete(self, data: bytes) -> bool:
         """Place the bytes of an IN exit where KVM takes them from on the next KVM_RUN."""
-        offset = self._io_block(len(data))
-        if offset is None:
-            return False
-        self._map[offset:offset + len(data)] = data
-        return True
+        return self.run_area.io_in_complete(data)
 
     def decode_exit(self, reason: int):
-        """The current exit as one of the dataclasses in exits.py (the run loop decodes port IO
-        itself, so this module is imported only when a rarer exit happens)."""
-        from . import exits
-        run = self.kvm_run
-        ex = run.exit
-        if reason == KvmExit.KVM_EXIT_IO:
-            io = ex.io
-            if io.direction == abi.KVM_EXIT_IO_OUT:
-                return exits.IoOut(io.port, io.size, self.io_out_data(io.size * io.count) or b"")
-            return exits.IoIn(io.port, io.size, io.count)
-        if reason == KvmExit.KVM_EXIT_MMIO:
-            mmio = ex.mmio
-            length = mmio.len
-            if not 1 <= length <= 8:        # api.rst: data[8]; the length comes from the guest's access
-                return exits.Malformed(reason, f"KVM reported an MMIO access of {length} bytes at "
-                                               f"0x{mmio.phys_addr:x}")
-            if mmio.is_write:
-                return exits.MmioWrite(mmio.phys_addr, bytes(mmio.data[:length]))
-            return exits.MmioRead(mmio.phys_addr, length)
-        if reason == KvmExit.KVM_EXIT_HLT:
-            return exits.Hlt()
-        if reason == KvmExit.KVM_EXIT_SHUTDOWN:
-            return exits.Shutdown()
-        if reason == KvmExit.KVM_EXIT_FAIL_ENTRY:
-            fe = ex.fail_entry
-            return exits.FailEntry(fe.hardware_entry_failure_reason, fe.cpu)
-        if reason == KvmExit.KVM_EXIT_INTERNAL_ERROR:
-            internal = ex.internal
-            return exits.InternalError(internal.suberror, tuple(internal.data[:min(internal.ndata, 16)]))
-        if reason == KvmExit.KVM_EXIT_SYSTEM_EVENT:
-            event = ex.system_event
-            return exits.SystemEvent(event.type, tuple(event.data[:min(event.ndata, 16)]))
-        if reason == KvmExit.KVM_EXIT_INTR:
-            return exits.Interrupted()
-        return exits.Unsupported(reason)
+        """The current exit as one of the dataclasses in exits.py (see KvmRun.decode)."""
+        return self.run_area.decode(reason)
 
     def mmio_complete_read(self, data: bytes) -> None:
         """Hand the bytes of an MMIO read back to KVM; they are used on the next KVM_RUN."""
-        ctypes.memmove(self.kvm_run.exit.mmio.data, data, min(len(data), 8))
+        self.run_area.mmio_complete_read(data)
 
     # --- state -----------------------------------------------------------------------------------
 
@@ -131,12 +91,74 @@ class Vcpu:
 
     def translate(self, linear: int) -> Optional[int]:
         """Guest linear -> physical address through the vCPU's current paging, None if unmapped."""
-        tr = abi.kvm_translation(linear_address=linear)
         try:
-            ioctl(self.fd, Ioctl.KVM_TRANSLATE, tr)
+            tr = self.translation(linear)
         except Exception:
             return None
         return tr.physical_address if tr.valid else None
+
+    def translation(self, linear: int) -> abi.kvm_translation:
+        """KVM_TRANSLATE's whole answer: physical address, valid, writeable, usermode."""
+        tr = abi.kvm_translation(linear_address=linear)
+        ioctl(self.fd, Ioctl.KVM_TRANSLATE, tr)
+        return tr
+
+    # --- interrupt controller state (in-kernel irqchip) --------------------------------------------
+
+    def get_mp_state(self) -> int:
+        """One of abi.MpState (KVM_CAP_MP_STATE): e.g. HALTED while the in-kernel LAPIC holds it in HLT."""
+        state = abi.kvm_mp_state()
+        ioctl(self.fd, Ioctl.KVM_GET_MP_STATE, state)
+        return state.mp_state
+
+    def set_mp_state(self, mp_state: int) -> None:
+        """Without an in-kernel irqchip, KVM accepts only KVM_MP_STATE_RUNNABLE."""
+        ioctl(self.fd, Ioctl.KVM_SET_MP_STATE, abi.kvm_mp_state(mp_state))
+
+    def get_lapic(self) -> abi.kvm_lapic_state:
+        """The local APIC's registers (needs KVM_CREATE_IRQCHIP before this vCPU was created)."""
+        state = abi.kvm_lapic_state()
+        ioctl(self.fd, Ioctl.KVM_GET_LAPIC, state)
+        return state
+
+    def set_lapic(self, state: abi.kvm_lapic_state) -> None:
+        ioctl(self.fd, Ioctl.KVM_SET_LAPIC, state)
+
+    def get_vcpu_events(self) -> abi.kvm_vcpu_events:
+        """Pending or injected exception, interrupt, NMI, SMI (KVM_CAP_VCPU_EVENTS)."""
+        events = abi.kvm_vcpu_events()
+        ioctl(self.fd, Ioctl.KVM_GET_VCPU_EVENTS, events)
+        return events
+
+    def set_vcpu_events(self, events: abi.kvm_vcpu_events) -> None:
+        ioctl(self.fd, Ioctl.KVM_SET_VCPU_EVENTS, events)
+
+    # --- debugging -------------------------------------------------------------------------------
+
+    def set_guest_debug(self, control: int, debugreg: Sequence[int] = ()) -> None:
+        """KVM_SET_GUEST_DEBUG (KVM_CAP_SET_GUEST_DEBUG). `control` is KVM_GUESTDBG_* bits (0 turns
+        debugging off). With KVM_GUESTDBG_USE_HW_BP, x86 KVM takes breakpoint addresses from
+        debugreg[0..3] and their enables from debugreg[7], as DR0-DR3 and DR7. Single steps and
+        breakpoints end KVM_RUN with KVM_EXIT_DEBUG (exits.Debug)."""
+        if len(debugreg) > 8:
+            raise ValueError(f"x86 guest debug has 8 debug registers, not {len(debugreg)}")
+        request = abi.kvm_guest_debug(control=control)
+        for i, value in enumerate(debugreg):
+            request.arch.debugreg[i] = value
+        ioctl(self.fd, Ioctl.KVM_SET_GUEST_DEBUG, request)
+
+    def get_debugregs(self) -> abi.kvm_debugregs:
+        """The guest's own DR0-DR3, DR6 and DR7 (KVM_CAP_DEBUGREGS)."""
+        regs = abi.kvm_debugregs()
+        ioctl(self.fd, Ioctl.KVM_GET_DEBUGREGS, regs)
+        return regs
+
+    def set_debugregs(self, regs: abi.kvm_debugregs) -> None:
+        ioctl(self.fd, Ioctl.KVM_SET_DEBUGREGS, regs)
+
+    def stats(self) -> StatsFile:
+        """This vCPU's binary statistics (KVM_CAP_BINARY_STATS_FD), e.g. "halt_exits", "blocking"."""
+        return StatsFile(ioctl(self.fd, Ioctl.KVM_GET_STATS_FD))
 
     def close(self) -> None:
         if self.fd < 0:
@@ -145,6 +167,7 @@ class Vcpu:
         del self.io
         del self.kvm_run
         del self.mapping
+        self.__dict__.pop("run_area", None)
         self._map.close()
         os.close(self.fd)
         self.fd = -1
