@@ -109,8 +109,9 @@ class MpState(IntEnum):
     KVM_MP_STATE_SUSPENDED = 10
 
 
-class IrqChip(IntEnum):
-    """kvm_irqchip.chip_id values (KVM_IRQCHIP_*)."""
+class IrqChip:
+    """kvm_irqchip.chip_id values (KVM_IRQCHIP_*). Plain ints, like LapicReg: an IntEnum costs
+    start-up time and these are never shown by name."""
     KVM_IRQCHIP_PIC_MASTER = 0
     KVM_IRQCHIP_PIC_SLAVE = 1
     KVM_IRQCHIP_IOAPIC = 2
@@ -247,7 +248,7 @@ class kvm_mp_state(ctypes.Structure):
 KVM_APIC_REG_SIZE = 0x400
 
 
-class LapicReg(IntEnum):
+class LapicReg:
     """Offsets of local APIC registers in the APIC page and in kvm_lapic_state.regs (<asm/apicdef.h>)."""
     APIC_ID = 0x20
     APIC_LVR = 0x30

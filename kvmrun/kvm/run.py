@@ -7,12 +7,15 @@ api.rst documents and against the buffer before anything is read or written thro
 that breaks those rules decodes to exits.Malformed, an exit kvmrun has no dataclass for to
 exits.Unsupported. No view into the buffer is kept, so an mmap can be closed while a KvmRun refers
 to it.
+
+exits.py is imported by the first decode(), not here: its dataclasses take ~15 ms to create on
+this host, and a clean boot only ever reads port IO data.
 """
 import ctypes
 import struct
-from typing import Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
-from . import abi, exits
+from . import abi
 from .abi import KvmExit
 
 RUN_SIZE = ctypes.sizeof(abi.kvm_run)
@@ -104,16 +107,17 @@ class KvmRun:
         """The current exit as one of the dataclasses in exits.py. `reason` defaults to
         kvm_run.exit_reason; pass what the run returned when KVM_RUN ended with EINTR, because KVM
         does not write exit_reason when immediate_exit stopped it."""
+        from . import exits
         if reason is None:
             reason = self.exit_reason
         decoder = _DECODERS.get(reason)
-        return exits.Unsupported(reason) if decoder is None else decoder(self, reason)
+        return exits.Unsupported(reason) if decoder is None else decoder(self, reason, exits)
 
     def _member(self, ctype):
         """A copy of one member of the exit union (a copy: no view outlives the call)."""
         return ctype.from_buffer_copy(self.buffer, _EXIT)
 
-    def _io(self, reason: int):
+    def _io(self, reason: int, exits):
         direction, size, port, count, data_offset = _IO.unpack_from(self.buffer, _EXIT)
         if size not in _IO_SIZES or count == 0:
             return exits.Malformed(reason, f"KVM reported port IO of {count} x {size} bytes")
@@ -128,7 +132,7 @@ class KvmRun:
             return exits.IoOut(port, size, bytes(self.buffer[offset:offset + length]))
         return exits.IoIn(port, size, count)
 
-    def _mmio(self, reason: int):
+    def _mmio(self, reason: int, exits):
         mmio = self._member(abi.kvm_run_mmio)
         length = mmio.len
         if not 1 <= length <= _MMIO_DATA_SIZE:      # api.rst: data[8]; the length is the guest's access
@@ -138,48 +142,45 @@ class KvmRun:
             return exits.MmioWrite(mmio.phys_addr, bytes(mmio.data[:length]))
         return exits.MmioRead(mmio.phys_addr, length)
 
-    def _debug(self, reason: int):
+    def _debug(self, reason: int, exits):
         arch = self._member(abi.kvm_debug_exit_arch)
         return exits.Debug(arch.exception, arch.pc, arch.dr6, arch.dr7)
 
-    def _exception(self, reason: int):
+    def _exception(self, reason: int, exits):
         ex = self._member(abi.kvm_run_ex)
         return exits.GuestException(ex.exception, ex.error_code)
 
-    def _unknown(self, reason: int):
+    def _unknown(self, reason: int, exits):
         return exits.Unknown(self._member(abi.kvm_run_hw).hardware_exit_reason)
 
-    def _fail_entry(self, reason: int):
+    def _fail_entry(self, reason: int, exits):
         fe = self._member(abi.kvm_run_fail_entry)
         return exits.FailEntry(fe.hardware_entry_failure_reason, fe.cpu)
 
-    def _internal_error(self, reason: int):
+    def _internal_error(self, reason: int, exits):
         internal = self._member(abi.kvm_run_internal)
         return exits.InternalError(internal.suberror, tuple(internal.data[:min(internal.ndata, 16)]))
 
-    def _system_event(self, reason: int):
+    def _system_event(self, reason: int, exits):
         event = self._member(abi.kvm_run_system_event)
         return exits.SystemEvent(event.type, tuple(event.data[:min(event.ndata, 16)]))
 
-    def _ioapic_eoi(self, reason: int):
+    def _ioapic_eoi(self, reason: int, exits):
         return exits.IoapicEoi(self._member(abi.kvm_run_eoi).vector)
 
 
-def _constant(value) -> Callable[[KvmRun, int], object]:
-    return lambda run, reason: value
-
-
-_DECODERS: Dict[int, Callable[[KvmRun, int], object]] = {
+# Each decoder takes (run, reason, the exits module).
+_DECODERS: Dict[int, Callable[[KvmRun, int, Any], object]] = {
     KvmExit.KVM_EXIT_UNKNOWN: KvmRun._unknown,
     KvmExit.KVM_EXIT_EXCEPTION: KvmRun._exception,
     KvmExit.KVM_EXIT_IO: KvmRun._io,
     KvmExit.KVM_EXIT_DEBUG: KvmRun._debug,
-    KvmExit.KVM_EXIT_HLT: _constant(exits.Hlt()),
+    KvmExit.KVM_EXIT_HLT: lambda run, reason, exits: exits.Hlt(),
     KvmExit.KVM_EXIT_MMIO: KvmRun._mmio,
-    KvmExit.KVM_EXIT_IRQ_WINDOW_OPEN: _constant(exits.IrqWindowOpen()),
-    KvmExit.KVM_EXIT_SHUTDOWN: _constant(exits.Shutdown()),
+    KvmExit.KVM_EXIT_IRQ_WINDOW_OPEN: lambda run, reason, exits: exits.IrqWindowOpen(),
+    KvmExit.KVM_EXIT_SHUTDOWN: lambda run, reason, exits: exits.Shutdown(),
     KvmExit.KVM_EXIT_FAIL_ENTRY: KvmRun._fail_entry,
-    KvmExit.KVM_EXIT_INTR: _constant(exits.Interrupted()),
+    KvmExit.KVM_EXIT_INTR: lambda run, reason, exits: exits.Interrupted(),
     KvmExit.KVM_EXIT_INTERNAL_ERROR: KvmRun._internal_error,
     KvmExit.KVM_EXIT_SYSTEM_EVENT: KvmRun._system_event,
     KvmExit.KVM_EXIT_IOAPIC_EOI: KvmRun._ioapic_eoi,

@@ -4,14 +4,16 @@ import fcntl
 import functools
 import mmap
 import os
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
 from . import abi
 from ._call import ioctl
 from .abi import KvmExit
 from .ioctl import Ioctl
 from .run import KvmRun
-from .stats import StatsFile
+
+if TYPE_CHECKING:
+    from .stats import StatsFile
 
 _KVM_RUN = int(Ioctl.KVM_RUN)
 
@@ -27,9 +29,8 @@ class Vcpu:
             raise
         self.map_size = mmap_size
         self.mapping = self._map
-        # One ctypes view over the mapping, made once: the run loop reads fields through it.
+        # One ctypes view over the mapping, made once: run() reads exit_reason through it.
         self.kvm_run = abi.kvm_run.from_buffer(self._map)
-        self.io = self.kvm_run.exit.io
 
     # --- running ---------------------------------------------------------------------------------
 
@@ -156,15 +157,16 @@ class Vcpu:
     def set_debugregs(self, regs: abi.kvm_debugregs) -> None:
         ioctl(self.fd, Ioctl.KVM_SET_DEBUGREGS, regs)
 
-    def stats(self) -> StatsFile:
-        """This vCPU's binary statistics (KVM_CAP_BINARY_STATS_FD), e.g. "halt_exits", "blocking"."""
+    def stats(self) -> "StatsFile":
+        """This vCPU's binary statistics (KVM_CAP_BINARY_STATS_FD), e.g. "halt_exits", "blocking".
+        Close it: it keeps the VM alive."""
+        from .stats import StatsFile      # imported when used: start-up time counts
         return StatsFile(ioctl(self.fd, Ioctl.KVM_GET_STATS_FD))
 
     def close(self) -> None:
         if self.fd < 0:
             return
         # The ctypes views export the mmap's buffer; drop them before closing it.
-        del self.io
         del self.kvm_run
         del self.mapping
         self.__dict__.pop("run_area", None)

@@ -2,14 +2,16 @@
 and PIT, IRQ lines, dirty logging, statistics, and the vCPUs."""
 import ctypes
 import os
-from typing import Dict, List
+from typing import TYPE_CHECKING, Dict, List
 
 from . import abi
 from ._call import ioctl
 from .ioctl import Ioctl
-from .stats import StatsFile
 from .system import Kvm
 from .vcpu import Vcpu
+
+if TYPE_CHECKING:
+    from .stats import StatsFile
 
 PAGE_SIZE = 4096                 # x86 KVM's dirty bitmap has one bit per 4 KiB page
 
@@ -77,8 +79,9 @@ class Vm:
         ioctl(self.fd, Ioctl.KVM_GET_IRQCHIP, chip)
         return chip
 
-    def stats(self) -> StatsFile:
+    def stats(self) -> "StatsFile":
         """This VM's binary statistics (KVM_CAP_BINARY_STATS_FD). Close it: it keeps the VM alive."""
+        from .stats import StatsFile      # imported when used: start-up time counts
         return StatsFile(ioctl(self.fd, Ioctl.KVM_GET_STATS_FD))
 
     def set_tss_addr(self, addr: int) -> None:
