@@ -80,9 +80,10 @@ class KvmRun:
         """Offset of the current IO exit's data block when `length` bytes from kvm_run.io.data_offset
         lie after struct kvm_run and inside the area; None otherwise (never trusted blindly)."""
         offset = _IO.unpack_from(self.buffer, _EXIT)[4]
-        if offset < RUN_SIZE or offset + length > self.size:
-            return None
-        return offset
+        return offset if self._inside(offset, length) else None
+
+    def _inside(self, offset: int, length: int) -> bool:
+        return RUN_SIZE <= offset and offset + length <= self.size
 
     def io_out_data(self, length: int) -> Optional[bytes]:
         offset = self.io_block(length)
@@ -124,12 +125,11 @@ class KvmRun:
         if direction not in (abi.KVM_EXIT_IO_IN, abi.KVM_EXIT_IO_OUT):
             return exits.Malformed(reason, f"KVM reported port IO in direction {direction}")
         length = size * count
-        offset = self.io_block(length)
-        if offset is None:
+        if not self._inside(data_offset, length):
             return exits.Malformed(reason, f"KVM's IO data block ({length} bytes at offset "
                                            f"{data_offset}) lies outside kvm_run")
         if direction == abi.KVM_EXIT_IO_OUT:
-            return exits.IoOut(port, size, bytes(self.buffer[offset:offset + length]))
+            return exits.IoOut(port, size, bytes(self.buffer[data_offset:data_offset + length]))
         return exits.IoIn(port, size, count)
 
     def _mmio(self, reason: int, exits):
