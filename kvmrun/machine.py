@@ -23,7 +23,7 @@ from .boot.plan import LoadPlan, apply_plan, check_plan
 from .boot.structures import plan_boot_structures, write_boot_structures
 from .devices import exit_port, i8042, serial
 from .devices.bus import IgnoredPort, IoBus, UnhandledAccess
-from .errors import GuestMemoryError, LoaderError
+from .errors import LoaderError
 from .kvm import abi
 from .kvm.abi import Cap, KvmExit
 from .kvm.coalesced import CoalescedRing
@@ -300,7 +300,7 @@ class Machine:
             if reason == exit_intr:
                 continue
             if reason == exit_hlt:
-                return None
+                return self._on_hlt(vcpu)
             outcome = self._slow_exit(vcpu, reason)
             if outcome is not None:
                 return outcome
@@ -391,6 +391,9 @@ class Machine:
         if isinstance(exit, exits.InternalError):
             details = [("suberror", internal_suberror_name(exit.suberror))]
             details += [(f"data[{i}]", f"0x{word:x}") for i, word in enumerate(exit.data)]
+            if exit.suberror == abi.InternalSuberror.KVM_INTERNAL_ERROR_EMULATION:
+                return self._fault(vcpu, reason, "KVM could not emulate the instruction", tuple(details),
+                                   at_rip=True, emulation_data=exit.data)
             return self._fault(vcpu, reason, "KVM could not go on with this guest", tuple(details))
         if isinstance(exit, exits.SystemEvent):
             if exit.type == abi.SystemEventType.KVM_SYSTEM_EVENT_RESET:
@@ -402,20 +405,44 @@ class Machine:
             return self._fault(vcpu, reason, f"system event {name}")
         return self._fault(vcpu, reason, "kvmrun does not handle this exit")
 
-    def _fault(self, vcpu: Vcpu, reason: int, summary: str, details=(), at_rip: bool = False) -> Outcome:
+    def _on_hlt(self, vcpu: Vcpu) -> Optional[Outcome]:
+        """HLT ends this vCPU's part of the run (None). In real mode it may instead have halted in
+        kvmrun's no-BIOS stubs, reached through an interrupt vector the guest never set: a guest
+        fault, explained. Looked at here, once per vCPU, never per exit."""
+        sregs = vcpu.get_sregs()
+        if sregs.cr0 & 1:                       # CR0.PE: not real mode, no stubs
+            return None
+        from .boot import no_bios
+        regs = vcpu.get_regs()
+        vector = no_bios.halted_in_stub(sregs.cs.base, regs.rip, self.mem)
+        if vector is None:
+            return None
+        from .vectors import describe
+        found = no_bios.unhandled_interrupt(vector, sregs.ss.base, regs.rsp, regs.rax & 0xFFFF, self.mem)
+        where = None if found.linear is None else f"{found.cs:04X}:{found.ip:04X}"
+        code_at = None if found.linear is None else (found.linear, found.ip, f"{where}, where it was raised")
+        return self._fault(vcpu, KvmExit.KVM_EXIT_HLT, describe(vector, found.how, found.ax >> 8, where),
+                           (("vector", f"0x{vector:02x}, at kvmrun's no-BIOS stub F000:{vector:04X}"),),
+                           code_at=code_at)
+
+    def _fault(self, vcpu: Vcpu, reason: int, summary: str, details=(), at_rip: bool = False,
+               **capture) -> Outcome:
         from .diagnostics import exit_reason_name
         return Outcome.guest_fault(capture_fault(vcpu, self.mem, exit_reason_name(reason), summary, details,
-                                                 at_rip))
+                                                 at_rip, **capture))
 
     def _strict_io_fault(self, vcpu: Vcpu, reason: int, err: UnhandledAccess) -> Outcome:
         return self._fault(vcpu, reason, f"--strict-io: {err}", at_rip=True)
 
 
-def capture_fault(vcpu: Vcpu, mem: GuestMemory, exit_name: str, summary: str, details=(), at_rip=False):
+def capture_fault(vcpu: Vcpu, mem: GuestMemory, exit_name: str, summary: str, details=(), at_rip=False,
+                  code_at=None, emulation_data=None):
     """Snapshot the vCPU for a FaultReport; what cannot be read is left out rather than guessed.
     `at_rip` ends the summary with RIP as KVM left it at the exit (on the instruction for an IN; KVM
-    may already have stepped past an OUT)."""
-    from .diagnostics import CODE_BYTES, GENERAL_REGISTERS, SEGMENT_REGISTERS, FaultReport, SegmentState
+    may already have stepped past an OUT). `code_at` = (linear address, IP, what it is) shows the
+    code there instead of at RIP; `emulation_data` are a KVM_INTERNAL_ERROR_EMULATION's data words."""
+    from .diagnostics import GENERAL_REGISTERS, SEGMENT_REGISTERS, EmulationFailure, FaultReport, SegmentState, \
+        emulation_instruction_bytes, read_code, software_virtualizer
     try:
         regs_struct = vcpu.get_regs()
         sregs = vcpu.get_sregs()
@@ -429,18 +456,24 @@ def capture_fault(vcpu: Vcpu, mem: GuestMemory, exit_name: str, summary: str, de
         segments[name] = SegmentState(seg.selector, seg.base, seg.limit, seg.type, seg.present, seg.dpl,
                                       seg.db, seg.s, seg.l, seg.g, seg.unusable)
     tables = {"gdt": (sregs.gdt.base, sregs.gdt.limit), "idt": (sregs.idt.base, sregs.idt.limit)}
-    linear = (sregs.cs.base + regs["rip"]) & ((1 << 64) - 1)
-    physical = vcpu.translate(linear) if sregs.cr0 & (1 << 31) else linear
-    code = b""
-    if physical is not None:
-        try:
-            code = mem.read(physical, CODE_BYTES)
-        except GuestMemoryError:
-            physical = None
+    linear, code_ip, code_where = (sregs.cs.base + regs["rip"]) & ((1 << 64) - 1), None, "RIP"
+    if code_at is not None:
+        linear, code_ip, code_where = code_at
+    paged = bool(sregs.cr0 & (1 << 31))
+    physical, code = read_code(mem, linear, vcpu.translate if paged else None)
+    emulation = None
+    if emulation_data is not None:
+        kvm_bytes = emulation_instruction_bytes(emulation_data)
+        real_mode, vm86 = not sregs.cr0 & 1, regs["rflags"] & (1 << 17)
+        ring0 = real_mode or (not vm86 and sregs.cs.selector & 3 == 0)      # CPL 0: CS.RPL in protected mode
+        emulation = EmulationFailure(instruction=kvm_bytes if kvm_bytes is not None else code[:15],
+                                     from_kvm=kvm_bytes is not None, virtualizer=software_virtualizer(),
+                                     ring0=bool(ring0))
     if at_rip:
         summary += f" at RIP 0x{regs['rip']:x}"
     return FaultReport(vcpu=vcpu.index, exit=exit_name, summary=summary, details=tuple(details), regs=regs,
-                       control=control, segments=segments, tables=tables, code_address=physical, code=code)
+                       control=control, segments=segments, tables=tables, code_address=physical, code=code,
+                       code_ip=code_ip, code_where=code_where, emulation=emulation)
 
 
 @contextlib.contextmanager

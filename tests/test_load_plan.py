@@ -117,7 +117,8 @@ def test_apply_plan_copies_data_and_zeroes_the_rest():
 
 def test_boot_structures_per_mode():
     mem = GuestMemory.for_tests(2 * MiB)
-    assert plan_boot_structures(Mode.REAL, mem, 1, True).reserved == ()
+    assert [(r.start, r.end, r.what) for r in plan_boot_structures(Mode.REAL, mem, 1, True).reserved] == [
+        (0x0, 0x400, "real-mode interrupt vector table"), (0xF0000, 0xF0100, "no-BIOS interrupt stubs")]
     long = plan_boot_structures(Mode.LONG, mem, 2, one_gib_pages=False)
     assert [(r.start, r.end, r.what) for r in long.reserved] == [
         (0x500, 0x530, "GDT"), (0x600, 0x668, "TSS"), (0x1000, 0x7000, "page tables"),
