@@ -100,7 +100,9 @@ Examples:
   kvmrun test --junit-xml report.xml          for CI systems that read JUnit XML
   kvmrun test -k smp                          only guests whose name contains "smp"
 \b
-Exit status: 0 every guest passed; 1 some failed; 2 bad manifest or options; 3 no usable KVM.
+Exit status: 0 every guest passed; 1 some failed; 2 bad manifest or options, or stdout could not be
+written; 3 no usable KVM; 130/143 SIGINT/SIGTERM (running guests are stopped); 141 stdout closed by
+its reader.
 """
 
 
@@ -111,12 +113,14 @@ Exit status: 0 every guest passed; 1 some failed; 2 bad manifest or options; 3 n
 @click.option("-k", "keyword", metavar="SUBSTRING", help="Only run guests whose name contains SUBSTRING.")
 def test(manifest, jobs, junit_xml, keyword):
     """Run the guests listed in MANIFEST (TOML) and check how each ended."""
+    import errno
     import time
     from rich.console import Console
     from .kvm.system import open_kvm
+    from .outcome import STATUS_OUTPUT_CLOSED, STATUS_SIGNAL_BASE
     from .suite.manifest import load_manifest
-    from .suite.report import Progress, show_summary
-    from .suite.runner import default_jobs, run_suite
+    from .suite.report import GuardedOutput, Progress, show_summary, tally
+    from .suite.runner import Cancelled, SuiteRun, cancel_on_signals, default_jobs
     try:
         specs = load_manifest(manifest)
         if keyword is not None:
@@ -128,31 +132,75 @@ def test(manifest, jobs, junit_xml, keyword):
         open_kvm().close()               # no KVM: say so once, not once per guest
     except KvmrunError as err:
         return _fail(err)
-    console = Console(highlight=False)
-    start = time.perf_counter()
+    _hold_std_fds()
+    stdout = GuardedOutput(sys.stdout)       # a failed write is remembered, not raised
+    console = Console(file=stdout, highlight=False)  # type: ignore[arg-type]  # write, flush, isatty
     try:
-        with Progress(console, len(specs)) as progress:
-            outcomes = run_suite(specs, jobs or default_jobs(), progress.done)
-    except KeyboardInterrupt:
-        click.echo("kvmrun: interrupted", err=True)
-        return 130
-    elapsed = time.perf_counter() - start
-    show_summary(console, outcomes, elapsed)
-    if junit_xml:
-        import os
-        from .suite.junit import write_junit       # xml and socket: only when asked for
-        try:
-            write_junit(junit_xml, outcomes, os.path.splitext(os.path.basename(manifest))[0], elapsed)
-        except OSError as err:
-            return _fail(ConfigError(f"--junit-xml {junit_xml}: {err.strerror}"))
+        with cancel_on_signals():
+            start = time.perf_counter()
+            # Workers first: they are forked, and the progress bar starts a thread.
+            with SuiteRun(specs, jobs or default_jobs()) as suite, Progress(console, len(specs)) as progress:
+                outcomes = suite.run(progress.done)
+            elapsed = time.perf_counter() - start
+            show_summary(console, outcomes, elapsed)
+            if junit_xml:
+                _write_junit(junit_xml, manifest, outcomes, elapsed)
+    except Cancelled as cancelled:
+        click.echo(f"kvmrun: {_signal_name(cancelled.signum)}: stopped the guests still running", err=True)
+        return STATUS_SIGNAL_BASE + cancelled.signum
+    except KvmrunError as err:
+        return _fail(err)
+    if stdout.error is not None:
+        # Not a guest failure: what happened to stdout, and how the guests did, on stderr.
+        click.echo(f"kvmrun: error: cannot write to stdout: {stdout.error.strerror}; {tally(outcomes, elapsed)}",
+                   err=True)
+        return STATUS_OUTPUT_CLOSED if stdout.error.errno == errno.EPIPE else STATUS_USAGE
     return 0 if all(o.passed for o in outcomes) else 1
 
 
-def _check_writable(path: str) -> None:
+def _write_junit(path: str, manifest: str, outcomes, elapsed: float) -> None:
     import os
-    folder = os.path.dirname(path) or "."
-    if os.path.isdir(path) or not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+    from .suite.junit import write_junit       # xml and socket: only when asked for
+    try:
+        write_junit(path, outcomes, os.path.splitext(os.path.basename(manifest))[0], elapsed)
+    except OSError as err:
+        raise ConfigError(f"--junit-xml {path}: {err.strerror}") from None
+
+
+def _check_writable(path: str) -> None:
+    """The JUnit file is written beside its name and renamed over it (junit.write_whole), so its
+    folder must take new files; a device or a pipe there is written in place."""
+    import os
+    target = os.path.realpath(path)
+    if os.path.exists(target) and not os.path.isdir(target) and not os.path.isfile(target):
+        writable = os.access(target, os.W_OK)
+    else:
+        folder = os.path.dirname(target)
+        writable = not os.path.isdir(target) and os.path.isdir(folder) and os.access(folder, os.W_OK | os.X_OK)
+    if not writable:
         raise ConfigError(f"--junit-xml {path}: cannot write a file there")
+
+
+def _hold_std_fds() -> None:
+    """/dev/null on descriptors 0-2 where they are closed, so that a worker's pipe never lands on one
+    of them, where a stray write or a fatal error message would go into it."""
+    import os
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+
+
+def _signal_name(signum: int) -> str:
+    import signal
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
 
 
 @main.command()

@@ -68,7 +68,8 @@ def test_a_guest_without_timeout_gets_the_default(tmp_path, image):
     ('[[guest]]\nname = "a"\nimage = "g.bin"\nexpect_serial = "("\n', "'expect_serial' is not a regular"),
     ('[[guest]]\nname = "a"\n', "guest 'a': missing key 'image'"),
     ('[[guest]]\nimage = "g.bin"\n', "guest #1: missing key 'name'"),
-    ('[[guest]]\nname = "a"\nimage = "g.bin"\n[[guest]]\nname = "a"\nimage = "g.bin"\n', "guest 'a': the name is used twice"),
+    ('[[guest]]\nname = "a"\nimage = "g.bin"\n[[guest]]\nname = "a"\nimage = "g.bin"\n',
+     "guest 'a': the name is used twice"),
     ('[defaults]\nmemroy = "1M"\n[[guest]]\nname = "a"\nimage = "g.bin"\n', "[defaults]: unknown key 'memroy'"),
     ('[guests]\n', "unknown table or key 'guests'"),
     ('[defaults]\n', "no [[guest]] entries"),
@@ -181,7 +182,7 @@ def test_mixed_manifest_reports_and_writes_junit(tmp_path, jobs):
         assert line in out, line
     assert "exit status 42 (exit_port), expected 0" in out
     assert "ended by fault (status 1), which passes only when that reason is expected ('fault')" in out
-    assert "serial output does not match 'Goodbye'" in out
+    assert "exit status 0 (halted); serial output does not match 'Goodbye'" in out
     assert "exit status 124 (timeout), expected 0" in out
     assert "KVM_EXIT_SHUTDOWN (8)" in out                 # the fault report of the failing guest
     assert "cpus must be at most" in out
@@ -200,6 +201,15 @@ def test_mixed_manifest_reports_and_writes_junit(tmp_path, jobs):
     assert "KVM_EXIT_SHUTDOWN" in cases["faults"].find("failure").text
     assert cases["times-out"].find("failure").get("message") == "exit status 124 (timeout), expected 0"
     assert "cpus must be at most" in cases["cannot-boot"].find("error").get("message")
+    # How each guest ended, in every failure message and as properties of every testcase.
+    assert cases["wrong-serial"].find("failure").get("message") == \
+        "exit status 0 (halted); serial output does not match 'Goodbye'"
+    ended = {name: {p.get("name"): p.get("value") for p in case.iter("property")} for name, case in cases.items()}
+    assert ended["passes"] == {"status": "0", "ended": "halted"}
+    assert ended["wrong-status"] == {"status": "42", "ended": "exit_port"}
+    assert ended["faults"] == {"status": "1", "ended": "fault"}
+    assert ended["times-out"] == {"status": "124", "ended": "timeout"}
+    assert ended["cannot-boot"] == {"status": "-", "ended": "not booted"}
 
 
 @pytest.mark.kvm

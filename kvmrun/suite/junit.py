@@ -1,44 +1,86 @@
-"""JUnit XML as GitHub Actions, GitLab and Jenkins read it: one testcase per guest."""
-import re
+"""JUnit XML as GitHub Actions, GitLab and Jenkins read it: one testcase per guest.
+
+Every text in it is bounded (text.py) and passed through xml_text: guests print anything, and names
+and paths may hold control characters or bytes that are not UTF-8. The file is written whole or not at
+all: a full disk or an interrupted run leaves the previous report as it was."""
+import os
 import socket
+import tempfile
 import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
 from typing import List
 
 from .runner import GuestOutcome
+from .text import failure_message, failure_text, system_out, xml_text
 
-# Characters XML 1.0 cannot carry even escaped; guests print anything.
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-
-
-def xml_text(data) -> str:
-    text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
-    return _NOT_XML.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+__all__ = ["junit_xml", "write_junit", "write_whole", "xml_text"]
 
 
-def junit_tree(outcomes: List[GuestOutcome], suite: str, elapsed: float) -> ET.ElementTree:
+def junit_xml(outcomes: List[GuestOutcome], suite: str, elapsed: float) -> ET.Element:
     failures = sum(1 for o in outcomes if not o.passed and o.error is None)
     errors = sum(1 for o in outcomes if o.error is not None)
     counts = {"tests": str(len(outcomes)), "failures": str(failures), "errors": str(errors),
               "skipped": "0", "time": f"{elapsed:.3f}"}
-    root = ET.Element("testsuites", name="kvmrun", **counts)
-    testsuite = ET.SubElement(root, "testsuite", name=suite, hostname=socket.gethostname(),
-                              timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"), **counts)
+    root = ET.Element("testsuites", {"name": "kvmrun", **counts})
+    testsuite = ET.SubElement(root, "testsuite", {
+        "name": xml_text(suite), "hostname": xml_text(socket.gethostname()),
+        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"), **counts})
     for outcome in outcomes:
-        case = ET.SubElement(testsuite, "testcase", name=outcome.spec.name, classname=suite,
-                             time=f"{outcome.elapsed:.3f}", file=outcome.spec.image)
+        case = ET.SubElement(testsuite, "testcase", name=xml_text(outcome.spec.name), classname=xml_text(suite),
+                             time=f"{outcome.elapsed:.3f}", file=xml_text(outcome.spec.image))
+        result = outcome.result
+        properties = ET.SubElement(case, "properties")    # how it ended, for passes too
+        for name, value in (("status", str(result.status) if result is not None else "-"),
+                            ("ended", result.reason.value if result is not None else "not booted")):
+            ET.SubElement(properties, "property", name=name, value=value)
         if outcome.error is not None:
-            ET.SubElement(case, "error", message=xml_text(outcome.error), type="KvmrunError").text = \
-                xml_text(outcome.error)
+            message = xml_text(outcome.error)
+            ET.SubElement(case, "error", message=message, type="KvmrunError").text = message
         elif not outcome.passed:
-            failure = ET.SubElement(case, "failure", message=xml_text("; ".join(outcome.problems)),
+            failure = ET.SubElement(case, "failure", message=xml_text(failure_message(result, outcome.problems)),
                                     type="GuestFailure")
-            failure.text = xml_text(outcome.result.explain(outcome.problems))
-        if outcome.result is not None:
-            ET.SubElement(case, "system-out").text = xml_text(outcome.result.serial)
+            failure.text = xml_text(failure_text(result, outcome.problems))
+        if result is not None:
+            ET.SubElement(case, "system-out").text = system_out(result.serial)
     ET.indent(root)
-    return ET.ElementTree(root)
+    return root
 
 
 def write_junit(path: str, outcomes: List[GuestOutcome], suite: str, elapsed: float) -> None:
-    junit_tree(outcomes, suite, elapsed).write(path, encoding="utf-8", xml_declaration=True)
+    data = ET.tostring(junit_xml(outcomes, suite, elapsed), encoding="utf-8", xml_declaration=True)
+    write_whole(path, data)
+
+
+def write_whole(path: str, data: bytes) -> None:
+    """`data` as the file at `path`, or OSError and the file as it was: a temporary file in the same
+    folder, renamed over it. A device or a pipe (/dev/stdout) is written in place: there is no file
+    to replace, and a rename would replace the device node itself."""
+    target = os.path.realpath(path)
+    if os.path.exists(target) and not os.path.isfile(target):
+        with open(target, "wb") as stream:
+            stream.write(data)
+        return
+    fd, temporary = tempfile.mkstemp(dir=os.path.dirname(target), prefix=f".{os.path.basename(target)}.",
+                                     suffix=".tmp")
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fchmod(fd, 0o666 & ~_umask())     # as open() would have made it, not mkstemp's 0600
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temporary, target)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

@@ -1,18 +1,82 @@
 """What `kvmrun test` shows: live progress on a terminal, a line per guest otherwise, then a table
-of results and, for each failure, what differed, the serial tail and the fault report."""
-from typing import List
+of results and, for each failure, what differed, the serial tail and the fault report.
+
+Names, paths and guest output pass through text.printable and are bounded (text.py): a guest's escape
+sequences are shown, not obeyed."""
+import errno
+import os
+from typing import Any, List, Optional
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from .runner import GuestOutcome
+from .text import failure_text, printable
 
 
-def _verdict(outcome: GuestOutcome) -> str:
+def _verdict(outcome: GuestOutcome) -> Text:
     if outcome.passed:
-        return "[green]PASS[/]"
-    return "[red]ERROR[/]" if outcome.error is not None else "[red]FAIL[/]"
+        return Text("PASS", style="green")
+    return Text("ERROR" if outcome.error is not None else "FAIL", style="red")
+
+
+def _shown(text: str, style: str = "") -> Text:
+    """Text, not markup: a name or a guest's output is shown as it is, brackets and all."""
+    return Text(printable(text), style=style)
+
+
+class GuardedOutput:
+    """stdout for the report, where a failed write is remembered rather than raised: a reader that
+    went away (`kvmrun test | head -1`), a full disk or a closed stdout must not end the run nor
+    turn into a guest failure. Later writes are dropped; the command reports `error` at the end."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self.error: Optional[OSError] = None
+        if stream is None:          # Python found fd 1 closed at start-up (`kvmrun test >&-`)
+            self.error = OSError(errno.EBADF, os.strerror(errno.EBADF))
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self._stream, "encoding", None) or "utf-8"
+
+    def isatty(self) -> bool:
+        try:
+            return self.error is None and self._stream.isatty()
+        except (OSError, ValueError):
+            return False
+
+    def fileno(self) -> int:
+        if self._stream is None:
+            raise OSError(errno.EBADF, os.strerror(errno.EBADF))
+        return self._stream.fileno()
+
+    def write(self, text: str) -> int:
+        if self.error is None:
+            try:
+                self._stream.write(text)
+            except OSError as err:
+                self._failed(err)
+        return len(text)
+
+    def flush(self) -> None:
+        if self.error is None:
+            try:
+                self._stream.flush()
+            except OSError as err:
+                self._failed(err)
+
+    def _failed(self, err: OSError) -> None:
+        self.error = err
+        # What is still buffered goes nowhere, so that Python's own flush at exit cannot fail again.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
+        except (OSError, ValueError):
+            pass
 
 
 class Progress:
@@ -21,7 +85,7 @@ class Progress:
     def __init__(self, console: Console, total: int):
         self.console = console
         self.total = total
-        self._bar = None
+        self._bar: Optional[Any] = None
 
     def __enter__(self):
         if self.console.is_terminal:
@@ -35,13 +99,13 @@ class Progress:
         return self
 
     def done(self, outcome: GuestOutcome) -> None:
-        line = f"{_verdict(outcome)} {escape(outcome.spec.name)} ({outcome.elapsed:.2f} s)"
+        line = Text.assemble(_verdict(outcome), " ", _shown(outcome.spec.name), f" ({outcome.elapsed:.2f} s)")
         if self._bar is None:
             self.console.print(line, highlight=False)
             return
         if not outcome.passed:
             self._bar.console.print(line, highlight=False)
-        self._bar.update(self._task, advance=1, description=escape(outcome.spec.name))
+        self._bar.update(self._task, advance=1, description=escape(printable(outcome.spec.name)))
 
     def __exit__(self, *exc):
         if self._bar is not None:
@@ -55,15 +119,19 @@ def show_summary(console: Console, outcomes: List[GuestOutcome], elapsed: float)
     for o in outcomes:
         status = str(o.result.status) if o.result is not None else "-"
         ended = o.result.reason.value if o.result is not None else "not booted"
-        table.add_row(escape(o.spec.name), _verdict(o), status, ended, f"{o.elapsed:.2f}")
+        table.add_row(_shown(o.spec.name), _verdict(o), status, ended, f"{o.elapsed:.2f}")
     console.print(table)
     for o in outcomes:
         if o.passed:
             continue
-        console.rule(f"[red]{escape(o.spec.name)}[/]")
+        console.rule(_shown(o.spec.name, style="red"))
         if o.error is not None:
-            console.print(escape(o.error), highlight=False, soft_wrap=True)
+            console.print(_shown(o.error), highlight=False, soft_wrap=True)
         else:
-            console.print(escape(o.result.explain(o.problems)), highlight=False, soft_wrap=True)
+            console.print(_shown(failure_text(o.result, o.problems)), highlight=False, soft_wrap=True)
+    console.print(tally(outcomes, elapsed), highlight=False)
+
+
+def tally(outcomes: List[GuestOutcome], elapsed: float) -> str:
     passed = sum(1 for o in outcomes if o.passed)
-    console.print(f"{passed} passed, {len(outcomes) - passed} failed in {elapsed:.2f} s", highlight=False)
+    return f"{passed} passed, {len(outcomes) - passed} failed in {elapsed:.2f} s"

@@ -1,0 +1,98 @@
+"""Guest output made safe to show: bounded in lines and bytes, control characters escaped.
+
+A guest prints anything: a megabyte on one line, escape sequences, bytes that are not UTF-8, and a
+manifest's names and paths can hold the same. What `kvmrun test` shows on a terminal or writes into
+JUnit XML is bounded, and shown as text, never obeyed by the terminal."""
+import re
+from typing import Iterable, Tuple
+
+TAIL_LINES = 20                   # of serial output in a failure's report
+TAIL_BYTES = 4096                 # ... and never more bytes than this, however long the lines
+SYSTEM_OUT_BYTES = 64 * 1024      # the last this many bytes of serial output go to JUnit's system-out
+
+# For a terminal: C0 controls but newline and tab, DEL, C1 controls, lone surrogates (undecodable
+# bytes of a file name, as os.fsdecode leaves them).
+_NOT_PRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+# For XML 1.0: what it cannot carry even as a character reference.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _escaped(match: "re.Match[str]") -> str:
+    code = ord(match.group())
+    if 0xDC80 <= code <= 0xDCFF:  # a byte os.fsdecode could not decode: show that byte
+        return f"\\x{code - 0xDC00:02x}"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def _decoded(data) -> str:
+    return data.decode("utf-8", errors="replace") if isinstance(data, (bytes, bytearray)) else data
+
+
+def printable(data) -> str:
+    """Text for a terminal: control characters and undecodable bytes as \\xNN; CRLF as a newline."""
+    return _NOT_PRINTABLE.sub(_escaped, _decoded(data).replace("\r\n", "\n"))
+
+
+def xml_text(data) -> str:
+    """Text XML 1.0 can carry: what it cannot as \\xNN."""
+    return _NOT_XML.sub(_escaped, _decoded(data))
+
+
+def tail(data: bytes, lines: int = TAIL_LINES, limit: int = TAIL_BYTES) -> Tuple[bytes, int]:
+    """The last `lines` lines of `data` but at most `limit` bytes of them, and how many bytes came
+    before. A final newline ends the last line rather than starting another."""
+    end = len(data) - 1 if data.endswith(b"\n") else len(data)
+    start = end
+    for _ in range(lines):
+        start = data.rfind(b"\n", 0, start)
+        if start < 0:
+            break
+    start = max(start + 1, len(data) - limit)
+    for _ in range(3):            # not in the middle of a UTF-8 character
+        if start < len(data) and data[start] & 0xC0 == 0x80:
+            start += 1
+    return data[start:], start
+
+
+def _cut_note(cut: int) -> str:
+    return f"[... {cut} earlier byte{'s' if cut != 1 else ''} not shown ...]\n" if cut else ""
+
+
+def serial_tail(serial: bytes, lines: int = TAIL_LINES, limit: int = TAIL_BYTES) -> str:
+    """The end of a guest's serial output for a report, printable, saying how much was left out."""
+    shown, cut = tail(serial, lines, limit)
+    text = printable(shown)
+    return _cut_note(cut) + (text[:-1] if text.endswith("\n") else text)
+
+
+def system_out(serial: bytes, limit: int = SYSTEM_OUT_BYTES) -> str:
+    """The serial output for JUnit's system-out: the last `limit` bytes, as XML can carry them."""
+    cut = max(0, len(serial) - limit)
+    for _ in range(3):
+        if cut < len(serial) and serial[cut] & 0xC0 == 0x80:
+            cut += 1
+    return xml_text(_cut_note(cut) + serial[cut:].decode("utf-8", errors="replace"))
+
+
+def how_it_ended(result) -> str:
+    """`exit status 1 (fault)`: the status and the reason, as a failure message begins."""
+    return f"exit status {result.status} ({result.reason.value})"
+
+
+def failure_message(result, problems: Iterable[str]) -> str:
+    """What differed, always naming how the guest ended; one line, printable."""
+    problems = list(problems)
+    reason = result.reason.value      # Result.mismatches names it as "(fault)" or "ended by fault"
+    if not any(f"({reason})" in problem or problem.startswith(f"ended by {reason} ") for problem in problems):
+        problems.insert(0, how_it_ended(result))
+    return printable("; ".join(problems))
+
+
+def failure_text(result, problems: Iterable[str]) -> str:
+    """A failure's whole story, bounded and printable: what differed, the serial tail, the fault report."""
+    parts = [f"guest {printable(result.image)}: {failure_message(result, problems)}",
+             f"--- serial output (last {TAIL_LINES} lines, at most {TAIL_BYTES} bytes) ---",
+             serial_tail(result.serial) or "(none)"]
+    if result.report:
+        parts.append(f"--- fault report ---\n{printable(result.report.rstrip())}")
+    return "\n".join(parts)

@@ -1,0 +1,239 @@
+"""`kvmrun test` stopped from outside: SIGTERM, Ctrl-C (once or twice), a worker killed under it, a
+worker that never answers. Each ends promptly, with its status, and leaves no process behind."""
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from conftest import GUESTS
+
+pytestmark = pytest.mark.kvm
+
+SPINNERS = f'''
+[defaults]
+timeout = 20
+
+[[guest]]
+name = "spin-a"
+image = "{GUESTS}/spin64.elf"
+
+[[guest]]
+name = "spin-b"
+image = "{GUESTS}/spin64.elf"
+
+[[guest]]
+name = "spin-c"
+image = "{GUESTS}/spin64.elf"
+'''
+
+
+def _stat(pid: str):
+    """(ppid, session) of a process, None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return int(fields[1]), int(fields[3])
+
+
+def in_session(session: int):
+    return [int(pid) for pid in os.listdir("/proc") if pid.isdigit() and (_stat(pid) or (0, 0))[1] == session]
+
+
+def children(parent: int):
+    return [int(pid) for pid in os.listdir("/proc") if pid.isdigit() and (_stat(pid) or (0, 0))[0] == parent]
+
+
+@pytest.fixture
+def kvmrun_test(tmp_path):
+    """Start `python -m kvmrun test` in a session of its own, as a terminal's foreground job is; the
+    whole session is killed at the end, whatever the test found."""
+    started = []
+
+    def start(manifest_text, *args):
+        manifest = tmp_path / "suite.toml"
+        manifest.write_text(manifest_text)
+        proc = subprocess.Popen([sys.executable, "-m", "kvmrun", "test", str(manifest), *map(str, args)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        for pid in in_session(proc.pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        proc.kill()
+        proc.communicate()
+
+
+def wait_for_workers(proc, count: int, settle: float = 0.3) -> None:
+    """Until `count` workers run (guests booting), then a little longer so they are inside KVM_RUN."""
+    deadline = time.monotonic() + 15
+    while len(children(proc.pid)) < count:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the workers never started"
+        time.sleep(0.02)
+    time.sleep(settle)
+
+
+def ended_within(proc, seconds: float):
+    start = time.monotonic()
+    out, err = proc.communicate(timeout=30)
+    elapsed = time.monotonic() - start
+    assert elapsed < seconds, f"took {elapsed:.1f} s to end"
+    return out.decode(), err.decode()
+
+
+@pytest.mark.parametrize("jobs", ["2", "1"])
+def test_sigterm_ends_the_run_at_once_with_143_and_no_worker_left(kvmrun_test, jobs):
+    proc = kvmrun_test(SPINNERS, "--jobs", jobs)
+    if jobs == "2":
+        wait_for_workers(proc, 2)
+    else:
+        time.sleep(1.5)           # start-up and the first guest's boot
+    os.kill(proc.pid, signal.SIGTERM)
+    out, err = ended_within(proc, 2.0)
+    assert proc.returncode == 143, err
+    assert err == "kvmrun: SIGTERM: stopped the guests still running\n"
+    assert in_session(proc.pid) == []
+
+
+@pytest.mark.parametrize("jobs", ["2", "1"])
+def test_ctrl_c_to_the_process_group_ends_the_run_at_once_with_130(kvmrun_test, jobs):
+    proc = kvmrun_test(SPINNERS, "--jobs", jobs)
+    if jobs == "2":
+        wait_for_workers(proc, 2)
+    else:
+        time.sleep(1.5)
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = ended_within(proc, 2.0)
+    assert proc.returncode == 130, err
+    assert err == "kvmrun: SIGINT: stopped the guests still running\n"
+    assert in_session(proc.pid) == []
+
+
+@pytest.mark.parametrize("gap", [0.0, 0.001, 0.01, 0.05])
+def test_two_ctrl_cs_in_a_row_end_it_just_as_well(kvmrun_test, gap):
+    proc = kvmrun_test(SPINNERS, "--jobs", "2")
+    wait_for_workers(proc, 2)
+    os.killpg(proc.pid, signal.SIGINT)
+    time.sleep(gap)
+    try:
+        os.killpg(proc.pid, signal.SIGINT)
+    except ProcessLookupError:
+        pass                      # it was already gone
+    out, err = ended_within(proc, 2.0)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and err.count("\n") == 1, err
+    assert in_session(proc.pid) == []
+
+
+KILLED_WORKER = f'''
+[defaults]
+timeout = 20
+
+[[guest]]
+name = "spin-a"
+image = "{GUESTS}/spin64.elf"
+timeout = 2
+expect_reason = "timeout"
+
+[[guest]]
+name = "after-a"
+image = "{GUESTS}/hello64.elf"
+expect_serial = "Hello"
+
+[[guest]]
+name = "spin-b"
+image = "{GUESTS}/spin64.elf"
+timeout = 2
+expect_reason = "timeout"
+
+[[guest]]
+name = "after-b"
+image = "{GUESTS}/hello64.elf"
+expect_serial = "Hello"
+''' + "".join(f'''
+[[guest]]
+name = "hello-{i}"
+image = "{GUESTS}/hello64.elf"
+expect_serial = "Hello"
+''' for i in range(12))
+
+
+def test_a_killed_worker_costs_its_guest_only(kvmrun_test, tmp_path):
+    # 16 guests, two workers: batches of two, so each spinner shares its batch with the guest after it.
+    junit = tmp_path / "report.xml"
+    proc = kvmrun_test(KILLED_WORKER, "--jobs", "2", "--junit-xml", junit)
+    wait_for_workers(proc, 2)
+    os.kill(children(proc.pid)[0], signal.SIGKILL)   # each worker is running a spinner
+    out, err = ended_within(proc, 10)
+    assert proc.returncode == 1, err
+    assert err == ""              # no traceback, no BrokenProcessPool
+    assert "15 passed, 1 failed" in out
+    (victim,) = [name for name in ("spin-a", "spin-b") if f"ERROR {name}" in out]
+    survivor = "spin-b" if victim == "spin-a" else "spin-a"
+    assert f"PASS {survivor}" in out and "PASS after-a" in out and "PASS after-b" in out
+    assert "the worker process running it died (killed by SIGKILL) before it ended" in out
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("16", "0", "1")
+    (error,) = [case.find("error") for case in suite.findall("testcase") if case.get("name") == victim]
+    assert "killed by SIGKILL" in error.get("message")
+    assert in_session(proc.pid) == []
+
+
+def test_a_worker_that_never_answers_is_killed_after_its_guests_timeout_and_a_grace(tmp_path):
+    # Stopped workers stand for ones stuck anywhere (in the kernel, in a guest without a usable
+    # timeout): each guest becomes an error once its timeout and the grace are over, and the run goes on.
+    script = textwrap.dedent(f'''
+        import os, signal, threading, time
+        from kvmrun.suite import runner
+        from kvmrun.suite.manifest import GuestSpec
+        runner.WALL_CLOCK_GRACE = 0.5
+        runner.DEFAULT_TIMEOUT = 1.0      # the bound for a guest without a timeout of its own
+        specs = [GuestSpec("stuck", "{GUESTS}/spin64.elf", {{"timeout": 1.0}}, expect_status=124),
+                 GuestSpec("forever", "{GUESTS}/spin64.elf", {{}}, expect_status=124),
+                 GuestSpec("hello", "{GUESTS}/hello64.elf", {{"timeout": 5.0}})]
+
+        def stop_the_workers():
+            while True:
+                workers = [pid for pid in os.listdir("/proc") if pid.isdigit() and os.path.exists(
+                           f"/proc/{{pid}}/stat") and open(f"/proc/{{pid}}/stat").read().rsplit(")", 1)[1].split()[1]
+                           == str(os.getpid())]
+                if len(workers) == 2:
+                    break
+            time.sleep(0.3)
+            for pid in workers:
+                os.kill(int(pid), signal.SIGSTOP)
+
+        threading.Thread(target=stop_the_workers, daemon=True).start()
+        for outcome in runner.run_suite(specs, 2, lambda outcome: None):
+            print(outcome.spec.name, outcome.passed, round(outcome.elapsed), outcome.error, flush=True)
+    ''')
+    start = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=20)
+    finally:
+        for pid in in_session(proc.pid):
+            os.kill(pid, signal.SIGKILL)
+        proc.communicate()
+    elapsed = time.monotonic() - start
+    assert proc.returncode == 0, err.decode()
+    stuck, forever, hello = out.decode().splitlines()
+    assert stuck == "stuck False 2 still running 1.5 s after it started, past its 1 s timeout and a 0.5 s " \
+                    "grace: killed the worker process running it"
+    assert forever == "forever False 2 still running 1.5 s after it started, past the default 1 s timeout (it " \
+                      "has no usable one: None) and a 0.5 s grace: killed the worker process running it"
+    assert hello == "hello True 0 None"
+    assert elapsed < 8
