@@ -4,7 +4,7 @@ Every input is an image, read the way `kvmrun boot` reads it; the first byte als
 asked for. The only acceptable outcomes are a load plan that lies inside RAM and outside kvmrun's boot
 structures, or kvmrun's own LoaderError/ConfigError: anything else is a crash, which libFuzzer keeps.
 Either way, planning must stay within a memory budget proportional to the image (measured with
-tracemalloc), whatever its headers claim. Inputs whose first byte has bit 7 set are also read as the
+tracemalloc), whatever its headers claim. Inputs whose first byte is 0xC0 or more are also read as the
 parameters of a "header flood" ELF (many PT_LOAD headers each naming the whole file), the class of
 image that once made kvmrun copy count x size bytes.
 
@@ -102,7 +102,7 @@ def check_image(data: bytes) -> bool:
 
 def fuzz_one(data: bytes) -> None:
     check_image(data)
-    if data and data[0] & 0x80:
+    if data and data[0] >= 0xC0:               # a quarter of the inputs: a flood parses up to ~1400 headers
         check_image(flood_from(data))
 
 
