@@ -137,6 +137,17 @@ def test_two_ctrl_cs_in_a_row_end_it_just_as_well(kvmrun_test, gap):
     assert in_session(proc.pid) == []
 
 
+def test_workers_die_with_a_killed_runner(kvmrun_test):
+    proc = kvmrun_test(SPINNERS, "--jobs", "2")
+    wait_for_workers(proc, 2)
+    os.kill(proc.pid, signal.SIGKILL)       # no chance to clean up: PR_SET_PDEATHSIG does it
+    proc.wait()
+    deadline = time.monotonic() + 2
+    while in_session(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert in_session(proc.pid) == []
+
+
 KILLED_WORKER = f'''
 [defaults]
 timeout = 20
