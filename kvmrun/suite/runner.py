@@ -9,7 +9,6 @@ which the kernel tears down) and reaps them before it exits."""
 import contextlib
 import math
 import os
-import pickle
 import select
 import signal
 import struct
@@ -253,6 +252,7 @@ class _Dispatch:
         return [self.outcomes[index] for index in range(total)]
 
     def _feed(self) -> None:
+        import pickle                 # here, not at the top: a one-job run never needs it
         suite = self.suite
         while self.queue and len(suite._workers) < suite.size:
             try:
@@ -281,6 +281,7 @@ class _Dispatch:
         del worker.outbox[:written]
 
     def _read(self, worker: _Worker) -> None:
+        import pickle
         failed = False
         try:
             data = os.read(worker.results, 1 << 20)
@@ -295,7 +296,13 @@ class _Dispatch:
             (length,) = _HEADER.unpack_from(worker.inbox)
             if len(worker.inbox) < _HEADER.size + length:
                 break
-            index, outcome = pickle.loads(worker.inbox[_HEADER.size:_HEADER.size + length])
+            try:
+                index, outcome = pickle.loads(worker.inbox[_HEADER.size:_HEADER.size + length])
+            except Exception as err:          # not from a worker of ours as it should be: stop it
+                self.suite._forget(worker, kill=True)
+                self._lost(worker, f"the worker process running it sent an unreadable outcome ({err!r}); "
+                                   "killed it")
+                return
             del worker.inbox[:_HEADER.size + length]
             if worker.batch and worker.batch[0] == index:
                 worker.batch.popleft()
@@ -382,6 +389,7 @@ def _die_with(parent: int) -> None:
 
 
 def _receive(fd: int) -> Optional[list]:
+    import pickle
     header = _read_exactly(fd, _HEADER.size)
     if header is None:
         return None
@@ -400,6 +408,7 @@ def _read_exactly(fd: int, size: int) -> Optional[bytes]:
 
 
 def _send(fd: int, message) -> None:
+    import pickle
     payload = pickle.dumps(message, pickle.HIGHEST_PROTOCOL)
     view = memoryview(_HEADER.pack(len(payload)) + payload)
     while view:
