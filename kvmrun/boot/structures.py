@@ -2,7 +2,6 @@
 from typing import List, NamedTuple, Tuple
 
 from .. import layout, paging
-from . import no_bios
 from ..errors import ConfigError
 from ..memory import GuestMemory, RamLayout, RamRegion
 from .cpu_modes import GDT_LIMIT, Mode, stack_tops, write_descriptor_tables
@@ -26,7 +25,8 @@ def stack_region(mode: Mode, mem: RamLayout, cpus: int) -> RamRegion:
 
 def plan_boot_structures(mode: Mode, mem: RamLayout, cpus: int, one_gib_pages: bool) -> BootStructures:
     if mode is Mode.REAL:
-        return BootStructures(reserved=no_bios.RESERVED, stack_tops=())
+        from .no_bios import RESERVED        # here: protected and long mode need none of it
+        return BootStructures(reserved=RESERVED, stack_tops=())
     reserved: List[Reserved] = [
         Reserved(layout.GDT_ADDR, layout.GDT_ADDR + GDT_LIMIT + 1, "GDT"),
         Reserved(layout.TSS_ADDR, layout.TSS_ADDR + layout.TSS_SIZE, "TSS"),
@@ -50,7 +50,8 @@ def write_boot_structures(mode: Mode, mem: GuestMemory, one_gib_pages: bool) -> 
     """Write GDT, TSS and (long mode) page tables, or in real mode the interrupt vector table and its
     no-BIOS stubs; returns CR3 (0 without paging)."""
     if mode is Mode.REAL:
-        no_bios.write_no_bios(mem)
+        from .no_bios import write_no_bios
+        write_no_bios(mem)
         return 0
     write_descriptor_tables(mem)
     if mode is Mode.LONG:
