@@ -366,7 +366,8 @@ def code_listing(report: FaultReport) -> str:
     column = max((len(insn.bytes) * 3 - 1 for insn in listed), default=0)
     for insn in listed:
         mark = "=>" if insn.address == first else "  "
-        lines.append(f"{mark} {insn.address:0{width}x}  {bytes(insn.bytes).hex(' '):<{column}}  {instruction_text(insn)}")
+        code_hex = bytes(insn.bytes).hex(" ")
+        lines.append(f"{mark} {insn.address:0{width}x}  {code_hex:<{column}}  {instruction_text(insn)}")
     if not listed:
         lines.append("=> (no instruction decodes from these bytes)")
     return "\n".join(lines)
