@@ -36,8 +36,9 @@ class Result:
     elapsed: float                # seconds, boot to end
 
     def serial_tail(self, lines: int = SERIAL_TAIL_LINES) -> str:
-        text = self.serial.decode("utf-8", errors="replace")
-        return "\n".join(text.splitlines()[-lines:])
+        """The last `lines` lines of the output, at most 4 KiB, control characters escaped."""
+        from .suite.text import serial_tail
+        return serial_tail(self.serial, lines)
 
     def mismatches(self, status: Union[int, None, _Default] = DEFAULT, serial: Union[bytes, str, None] = None,
                    reason: Union[Reason, str, None] = None) -> list:
@@ -71,11 +72,10 @@ class Result:
         return self
 
     def explain(self, problems) -> str:
-        parts = [f"guest {self.image}: " + "; ".join(problems)]
-        parts.append(f"--- serial output (last {SERIAL_TAIL_LINES} lines) ---\n{self.serial_tail() or '(none)'}")
-        if self.report:
-            parts.append(f"--- fault report ---\n{self.report.rstrip()}")
-        return "\n".join(parts)
+        """What differed, how the guest ended, its serial tail and fault report: bounded and printable
+        (a guest that printed a megabyte on one line, or escape sequences, cannot flood an assertion)."""
+        from .suite.text import failure_text
+        return failure_text(self, problems)
 
 
 def run(image, *, stdin: Union[bytes, str] = b"", **options) -> Result:

@@ -187,3 +187,16 @@ except KeyboardInterrupt:
 '''
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert result.stdout == "[]\n", result.stderr
+
+
+def test_an_assertion_shows_a_bounded_printable_tail():
+    """A guest that printed a megabyte on one line and an escape sequence cannot flood a pytest report
+    or drive the terminal showing it."""
+    from kvmrun.api import Result
+    result = Result(image="g.elf", status=0, reason=kvmrun.Reason.HALTED, serial=b"A" * (1 << 20) + b"\x1b[2J",
+                    report=None, elapsed=0.0)
+    with pytest.raises(AssertionError) as err:
+        result.expect(serial="never")
+    text = str(err.value)
+    assert len(text) < 5000 and "\x1b" not in text and "\\x1b[2J" in text
+    assert "earlier bytes not shown" in text
