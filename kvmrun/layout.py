@@ -40,3 +40,6 @@ REAL_MODE_LIMIT = 1 * MiB         # real-mode code can only start below 1 MiB
 # Three pages KVM needs for its own real-mode TSS on Intel hosts (KVM_SET_TSS_ADDR), placed in the
 # MMIO gap where no RAM is, as other VMMs do.
 KVM_TSS_ADDR = 0xFFFBD000
+# And the one page KVM needs there for unpaged guest code on the same hosts
+# (KVM_SET_IDENTITY_MAP_ADDR): right below the TSS, where KVM would put it by default.
+KVM_IDENTITY_MAP_ADDR = 0xFFFBC000

@@ -35,10 +35,12 @@ class Vcpu:
     # --- running ---------------------------------------------------------------------------------
 
     def run(self) -> int:
-        """One KVM_RUN; returns kvm_run.exit_reason, or KVM_EXIT_INTR when a signal cut it short."""
+        """One KVM_RUN; returns kvm_run.exit_reason, or KVM_EXIT_INTR when it came back without an
+        exit: a signal cut it short (EINTR), or an AP waiting for SIPI (MP state UNINITIALIZED
+        under the in-kernel irqchip) has just accepted INIT or SIPI (EAGAIN). Either way: run again."""
         try:
             fcntl.ioctl(self.fd, _KVM_RUN)   # no argument: the fastest path through CPython
-        except InterruptedError:
+        except (InterruptedError, BlockingIOError):
             return KvmExit.KVM_EXIT_INTR
         return self.kvm_run.exit_reason
 
