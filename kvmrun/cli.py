@@ -4,9 +4,9 @@ import sys
 import click
 
 from . import __version__
-from .errors import ConfigError, KvmError, KvmrunError, KvmUnavailable
+from .errors import ConfigError, KvmrunError, KvmUnavailable
 from .options import OPTIONS, OptionError
-from .outcome import STATUS_NO_KVM, STATUS_USAGE, Reason
+from .outcome import STATUS_NO_KVM, STATUS_SIGNAL_BASE, STATUS_USAGE, Reason
 
 
 class KvmrunGroup(click.Group):
@@ -66,31 +66,43 @@ def boot_options(command):
 @boot_options
 def boot(image, **values):
     """Boot IMAGE (ELF32, ELF64 or a raw binary)."""
-    from .console import FdInput, FdOutput
+    from .interrupts import Interrupted, ending_signals
     from .machine import boot as boot_machine
     from .options import boot_config, parse_option_text
+    from .stdio import fill_closed_standard_fds, guest_input, guest_output
     from .terminal import raw_input_mode
 
+    closed = fill_closed_standard_fds()     # first: nothing kvmrun opens may become stdin/stdout/stderr
     try:
         config = boot_config(image, {name: value if isinstance(value, bool) else parse_option_text(name, value)
                                      for name, value in values.items() if value is not None})
     except OptionError as err:
         return _fail(err)
-    output = FdOutput(_fileno(sys.stdout, 1))
+    output = guest_output(_fileno(sys.stdout, 1))
     stdin_fd = _fileno(sys.stdin, 0)
-    serial_input = FdInput(stdin_fd, output) if _usable_fd(stdin_fd) else None
+    serial_input = None if 0 in closed else guest_input(stdin_fd, output)
     try:
         _print_notes(config)
-        with raw_input_mode(stdin_fd):
+        with ending_signals(), raw_input_mode(stdin_fd):
             outcome = boot_machine(config, output, serial_input, handle_signals=True)
+    except Interrupted as err:                  # before the machine was set up
+        return STATUS_SIGNAL_BASE + err.signum
     except KvmrunError as err:
         return _fail(err)
+    finally:
+        output.close()
+    status = outcome.status
+    if output.error is not None and not isinstance(output.error, BrokenPipeError):
+        click.echo(f"kvmrun: error: cannot write the guest's output to stdout: {output.error.strerror}; "
+                   "stopped the guest", err=True)
+        if outcome.reason not in (Reason.FAULT, Reason.TIMEOUT, Reason.INTERRUPTED):
+            status = STATUS_USAGE           # also when the guest had ended: its output was lost
     if outcome.fault is not None:
         _report(outcome.fault)
     elif outcome.reason is Reason.TIMEOUT:
         click.echo(f"kvmrun: the guest was still running after --timeout {config.timeout:g} s; stopped it",
                    err=True)
-    return outcome.status
+    return status
 
 
 TEST_EXAMPLES = """\b
@@ -288,21 +300,13 @@ def _fileno(stream, default: int) -> int:
         return default
 
 
-def _usable_fd(fd: int) -> bool:
-    import os
-    try:
-        os.fstat(fd)
-        return True
-    except OSError:
-        return False
-
-
 def _fail(err: KvmrunError) -> int:
-    """Errors kvmrun expects: one line on stderr; KVM's own trouble is 3, everything else 2. An option
-    is named as the command line spells it."""
+    """Errors kvmrun expects: one line on stderr; no usable KVM is 3, everything else 2, a KVM call
+    that fails while setting up too ("KVM_CREATE_VCPU failed: ..."): KVM is there, it refused this
+    machine. An option is named as the command line spells it."""
     message = err.spelled(_flag(err.option)) if isinstance(err, OptionError) else str(err)
     click.echo(f"kvmrun: error: {message}", err=True)
-    return STATUS_NO_KVM if isinstance(err, (KvmUnavailable, KvmError)) else STATUS_USAGE
+    return STATUS_NO_KVM if isinstance(err, KvmUnavailable) else STATUS_USAGE
 
 
 def _flag(name: str) -> str:

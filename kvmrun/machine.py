@@ -5,6 +5,7 @@ API and `kvmrun test` only choose where the serial line goes and how the Outcome
 """
 import contextlib
 import ctypes
+import errno
 import fcntl
 import mmap
 import os
@@ -23,7 +24,8 @@ from .boot.plan import LoadPlan, apply_plan, check_plan
 from .boot.structures import plan_boot_structures, write_boot_structures
 from .devices import exit_port, i8042, serial
 from .devices.bus import IgnoredPort, IoBus, UnhandledAccess
-from .errors import LoaderError
+from .errors import KvmError, LoaderError
+from .interrupts import ENDING_SIGNALS, Interrupted, SignalRoute, ending_signals
 from .kvm import abi
 from .kvm.abi import Cap, KvmExit
 from .kvm.coalesced import CoalescedRing
@@ -35,14 +37,14 @@ from .kvm.vm import Vm
 from .memory import GuestMemory, RamLayout
 from .options import BootConfig, check_config, refuse_more_cpus_than, refuse_raw_only_options, \
     refuse_smp_in_real_mode
-from .outcome import Outcome
+from .outcome import Outcome, Reason
 
 POST_PORT = 0x80
 # Exits to one port before KVM is asked to absorb that port's writes. Absorbing is cheap to set up
 # but makes tearing the VM down ~15 ms slower on this host (measured), while each absorbed exit saves
 # a few µs: worth it for a guest that prints kilobytes, not for one that prints a line.
 ABSORB_AFTER_EXITS = 4096
-_TICK_SECONDS = 0.05                # how often output held in the coalesced ring is shown
+_TICK_SECONDS = 0.05                # how often output that waits (in the coalesced ring, in a buffer) is shown
 _KVM_RUN = int(Ioctl.KVM_RUN)
 # exit_reason at offset 8 of kvm_run, then (from offset 32) the io member of the exit union:
 # direction and size as one little-endian u16, port, count, data_offset.
@@ -51,7 +53,6 @@ _OUT_1_BYTE = abi.KVM_EXIT_IO_OUT | 1 << 8    # direction OUT, size 1
 _EXIT_REASON_OFFSET = abi.kvm_run.exit_reason.offset
 _RUN_HEADER_END = abi.kvm_run.exit.offset + ctypes.sizeof(abi.kvm_run_exit)
 _EXIT_IO, _EXIT_INTR, _EXIT_HLT = int(KvmExit.KVM_EXIT_IO), int(KvmExit.KVM_EXIT_INTR), int(KvmExit.KVM_EXIT_HLT)
-JOIN_GRACE_SECONDS = 5.0
 
 
 @contextlib.contextmanager
@@ -79,7 +80,26 @@ def prepare_image(config: BootConfig) -> "tuple[LoadPlan, Mode]":
 
 
 def boot(config: BootConfig, output, serial_input=None, handle_signals: bool = False) -> Outcome:
+    """Set the machine up for `config`, run it, and say how it ended.
+
+    `config.timeout` counts from the start: setting up and starting 256 vCPU threads is part of the
+    run. With `handle_signals` (the CLI; main thread only) SIGINT, SIGTERM, SIGHUP and SIGQUIT end the
+    run with 128+N at any point, set-up included (interrupts.py). Only KvmrunError escapes: a KVM call
+    or host call that fails while setting up is a KvmError naming it."""
+    with contextlib.ExitStack() as handlers:
+        route = handlers.enter_context(ending_signals()) if handle_signals else None
+        try:
+            return _set_up_and_run(config, output, serial_input, route)
+        except Interrupted as err:
+            return Outcome.interrupted(err.signum)
+        finally:
+            if route is not None:
+                route.record_only()          # tearing down and restoring the terminal go uninterrupted
+
+
+def _set_up_and_run(config: BootConfig, output, serial_input, route: Optional[SignalRoute]) -> Outcome:
     plan, mode = prepare_image(config)
+    deadline = None if config.timeout is None else time.monotonic() + config.timeout
     with contextlib.ExitStack() as stack:
         kvm = stack.enter_context(open_kvm())
         refuse_more_cpus_than(config, kvm.max_vcpus())
@@ -103,7 +123,10 @@ def boot(config: BootConfig, output, serial_input=None, handle_signals: bool = F
         cpuid = kvm.supported_cpuid()
         vcpus: List[Vcpu] = []
         for index in range(config.cpus):
-            vcpu = vm.create_vcpu(index)
+            try:
+                vcpu = vm.create_vcpu(index)
+            except OSError as err:           # mapping its kvm_run (the ioctl itself raises KvmError)
+                raise KvmError(f"mapping vCPU {index}'s kvm_run", err.errno or 0, err.strerror or str(err)) from None
             stack.callback(vcpu.close)
             vcpus.append(vcpu)
             vcpu.set_cpuid(cpuid_for_vcpu(cpuid, index))
@@ -118,11 +141,14 @@ def boot(config: BootConfig, output, serial_input=None, handle_signals: bool = F
         machine = Machine(vcpus, mem, output, serial_input, strict_io=config.strict_io, ring_page=ring_page)
         for port, absorb in absorbers.items():
             machine.absorb_after(port, ABSORB_AFTER_EXITS, absorb)
+        if route is not None:
+            route.target = machine.interrupt
         try:
-            return machine.run(config.timeout, handle_signals)
+            return machine.run(deadline)
         finally:
-            machine.drain()
-            output.flush()
+            machine.finish_output(deadline)
+            if route is not None:
+                route.record_only()
 
 
 def _absorbers(kvm, vm: Vm, stack: contextlib.ExitStack, cpus: int) -> Dict[int, Callable[[], None]]:
@@ -154,7 +180,9 @@ class Machine:
         self.vcpus = vcpus
         self.mem = mem
         self._output = output
-        output.on_closed = lambda: self.finish(Outcome.output_closed())
+        output.on_closed = self._output_closed
+        # A vCPU waiting for stdout's reader lets go once the run ends (timeout, signal, another vCPU).
+        output.stop_waiting = lambda: self._stopping
         # Writes to COM1's THR that KVM coalesced (see boot()); None where the host cannot, and
         # not live until the port has been absorbed.
         self._ring = CoalescedRing(vcpus[0].mapping, ring_page, mmap.PAGESIZE) if ring_page and vcpus else None
@@ -173,30 +201,50 @@ class Machine:
 
         self._io_lock = threading.Lock()       # device state is touched by one vCPU at a time
         self._state_lock = threading.RLock()   # RLock: a signal handler may run inside it
+        self._state_changed = threading.Condition(self._state_lock)
         self._done = threading.Event()
+        self._go = threading.Event()           # vCPUs enter the guest together, once all threads started
         self._outcome: Optional[Outcome] = None
-        self._stopping = False
+        self._stopping: bool = False
+        self._signalled = False
         self._halted = 0
+        # A vCPU thread is running from when it saw the run not ending until it has left the guest
+        # for good: finish() kicks exactly these threads, and run() returns once none is left.
         self._running: List[bool] = [False] * len(vcpus)
+        self._thread_ids: List[int] = [0] * len(vcpus)
         self._threads: List[threading.Thread] = []
         self._errors: List[BaseException] = []
 
     # --- ending the run ----------------------------------------------------------------------------
 
     def finish(self, outcome: Outcome) -> None:
-        """The first call decides the outcome; every vCPU is then kicked out of KVM_RUN."""
+        """The first call decides the outcome and kicks every running vCPU thread out of KVM_RUN.
+        immediate_exit stays set, so a vCPU entering KVM_RUN later leaves it at once: one round of
+        kicks is enough (not one per vCPU thread that ends, which cost 128 x 128 kicks)."""
         with self._state_lock:
             if self._outcome is None:
                 self._outcome = outcome
-            self._stopping = True
-            for vcpu in self.vcpus:
-                vcpu.request_stop()
-            current = threading.get_ident()
-            for index, thread in enumerate(self._threads):
-                # Only a thread still inside its loop has a valid pthread id to signal.
-                if self._running[index] and thread.ident != current:
-                    kick(thread.ident)
+            if not self._stopping:
+                self._stopping = True
+                for vcpu in self.vcpus:
+                    vcpu.request_stop()
+                current = threading.get_ident()
+                for index, running in enumerate(self._running):
+                    # Only a running thread has a pthread id that is valid to signal.
+                    if running and self._thread_ids[index] != current:
+                        kick(self._thread_ids[index])
         self._done.set()
+
+    def interrupt(self, signum: int) -> None:
+        """A signal (the CLI's handlers): end with 128+signum, and leave output the reader has not
+        taken (see finish_output)."""
+        self._signalled = True
+        self.finish(Outcome.interrupted(signum))
+
+    def _output_closed(self) -> None:
+        error = getattr(self._output, "error", None)
+        gone = error is None or error.errno == errno.EPIPE
+        self.finish(Outcome.output_closed() if gone else Outcome.output_failed())
 
     def _on_exit_port(self, value: int) -> None:
         self.finish(Outcome.exit_port(value))
@@ -206,53 +254,95 @@ class Machine:
 
     # --- running -----------------------------------------------------------------------------------
 
-    def run(self, timeout: Optional[float], handle_signals: bool) -> Outcome:
+    def run(self, deadline: Optional[float] = None) -> Outcome:
+        """Run every vCPU on a thread of its own until the run ends, or `deadline` (time.monotonic())
+        passes: starting the threads counts toward it."""
         install_kick_handler()
-        with _interrupt_handlers(self, handle_signals):
-            for index, vcpu in enumerate(self.vcpus):
-                thread = threading.Thread(target=self._vcpu_thread, args=(index, vcpu),
-                                          name=f"vcpu{index}", daemon=True)
-                self._threads.append(thread)
-            with self._state_lock:
-                for index, thread in enumerate(self._threads):
-                    self._running[index] = True
-                    thread.start()
-            try:
-                deadline = None if timeout is None else time.monotonic() + timeout
-                while not self._done.wait(_TICK_SECONDS if deadline is None
-                                          else max(0.0, min(_TICK_SECONDS, deadline - time.monotonic()))):
-                    if deadline is not None and time.monotonic() >= deadline:
-                        self.finish(Outcome.timeout())
-                        break
-                    self.tick()
-            finally:
-                # Also on the way out of an exception (KeyboardInterrupt in an API caller): no vCPU
-                # thread may outlive the run, or its kvm_run mapping would be closed under it.
-                self.finish(Outcome.interrupted(signal.SIGINT))
-                for thread in self._threads:
-                    thread.join(JOIN_GRACE_SECONDS)
+        try:
+            self._start_threads(deadline)
+            while not self._done.wait(_TICK_SECONDS if deadline is None
+                                      else max(0.0, min(_TICK_SECONDS, deadline - time.monotonic()))):
+                if deadline is not None and time.monotonic() >= deadline:
+                    self.finish(Outcome.timeout())
+                    break
+                self.tick()
+        finally:
+            # Also on the way out of an exception (KeyboardInterrupt in an API caller, even while the
+            # threads start): no vCPU thread may outlive the run, or its kvm_run mapping and the
+            # guest's RAM would be unmapped under it.
+            self._stop_and_join()
         if self._errors:
-            raise self._errors[0]
+            err = self._errors[0]
+            if isinstance(err, OSError):      # a host call in a vCPU thread (absorbing a port)
+                raise KvmError("a host call during the run", err.errno or 0, err.strerror or str(err)) from err
+            raise err
         assert self._outcome is not None
         return self._outcome
 
+    def _start_threads(self, deadline: Optional[float]) -> None:
+        """Each thread waits at the gate until all are started: 128 guests spinning on two cores
+        would otherwise starve the threads still starting (12 s for 128 vCPUs, measured)."""
+        for index, vcpu in enumerate(self.vcpus):
+            if self._stopping:                   # a signal, or the reader of stdout went away
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                self.finish(Outcome.timeout())
+                break
+            thread = threading.Thread(target=self._vcpu_thread, args=(index, vcpu), name=f"vcpu{index}",
+                                      daemon=True)
+            try:
+                thread.start()
+            except RuntimeError as err:          # "can't start new thread": the host has no more
+                raise KvmError(f"starting vCPU {index}'s thread", errno.EAGAIN, str(err)) from None
+            self._threads.append(thread)
+        self._go.set()
+
+    def _stop_and_join(self) -> None:
+        """End the run if it has not ended, and wait until no vCPU thread is running. Another
+        KeyboardInterrupt meanwhile does not cut the wait short; it is raised afterwards."""
+        pending: Optional[BaseException] = None
+        while True:
+            try:
+                self.finish(Outcome.interrupted(signal.SIGINT))   # decides nothing if the run ended
+                self._go.set()
+                with self._state_changed:
+                    while any(self._running):
+                        self._state_changed.wait(_TICK_SECONDS)
+                for thread in self._threads:
+                    thread.join()                # past their last touch of the VM: a moment
+                break
+            except BaseException as err:
+                pending = pending or err
+        if pending is not None:
+            raise pending
+
     def _vcpu_thread(self, index: int, vcpu: Vcpu) -> None:
-        # SIGINT/SIGTERM belong to the main thread; only the kick signal may interrupt KVM_RUN here.
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-        try:
-            outcome = self._run_vcpu(vcpu)
-        except BaseException as err:          # a kvmrun bug: stop the machine and re-raise in run()
-            from .diagnostics import FaultReport
-            self._errors.append(err)
-            outcome = Outcome.guest_fault(FaultReport(vcpu=index, exit="kvmrun error", summary=repr(err)))
+        # The ending signals belong to the main thread; only the kick may interrupt KVM_RUN here.
+        signal.pthread_sigmask(signal.SIG_BLOCK, ENDING_SIGNALS)
         with self._state_lock:
-            self._running[index] = False
-            if outcome is None:
-                self._halted += 1
-                if self._halted < len(self.vcpus):
-                    return
-                outcome = Outcome.halted()
-        self.finish(outcome)
+            if self._stopping:
+                return                  # the run ended while this thread started: it never enters
+            self._running[index] = True
+            self._thread_ids[index] = threading.get_ident()
+        try:
+            self._go.wait()
+            try:
+                outcome = self._run_vcpu(vcpu)
+            except BaseException as err:      # a kvmrun bug: stop the machine and re-raise in run()
+                from .diagnostics import FaultReport
+                self._errors.append(err)
+                outcome = Outcome.guest_fault(FaultReport(vcpu=index, exit="kvmrun error", summary=repr(err)))
+            with self._state_lock:
+                if outcome is None:
+                    self._halted += 1
+                    if self._halted < len(self.vcpus):
+                        return
+                    outcome = Outcome.halted()
+            self.finish(outcome)
+        finally:
+            with self._state_changed:
+                self._running[index] = False
+                self._state_changed.notify_all()
 
     def _run_vcpu(self, vcpu: Vcpu) -> Optional[Outcome]:
         """The hot loop. Returns None when the vCPU halted, an Outcome when it ends the run.
@@ -352,13 +442,32 @@ class Machine:
                 self._ring.drain(self.bus.write_block)
 
     def tick(self) -> None:
-        """While the guest runs: output a guest printed and then stopped exiting for is shown.
-        (A lone vCPU without the ring flushes its own output, at newlines and input waits.)"""
-        if not self._shared:
-            return
+        """The main thread, every _TICK_SECONDS while the guest runs: writes KVM coalesced reach
+        their device, and output that waits is shown (console.py says when). It never waits: not
+        for a vCPU holding the devices (that one drains the ring itself), nor for stdout's reader."""
+        ring = self._ring
+        if self._ring_live and ring is not None and ring.pending() and self._io_lock.acquire(blocking=False):
+            output = self._output
+            try:
+                output.waits = False
+                ring.drain(self.bus.write_block)
+            finally:
+                output.waits = True
+                self._io_lock.release()
+        self._output.show_waiting()
+
+    def finish_output(self, deadline: Optional[float]) -> None:
+        """After the run: the rest of the guest's output is written. A slow reader is waited for,
+        unless the run was cut short (timeout, signal: then it gets what it takes at once), a signal
+        comes meanwhile, or the deadline passes; what it has not taken then is dropped."""
+        cut_short = self._outcome is None or self._outcome.reason in (Reason.TIMEOUT, Reason.INTERRUPTED)
+
+        def stop_waiting() -> bool:
+            return cut_short or self._signalled or (deadline is not None and time.monotonic() >= deadline)
+
+        self._output.stop_waiting = stop_waiting
         self.drain()
-        with self._io_lock:
-            self._output.flush()
+        self._output.flush()
 
     def _slow_exit(self, vcpu: Vcpu, reason: int) -> Optional[Outcome]:
         # Imported here, not at the top: a clean boot never needs them (start-up time counts).
@@ -474,19 +583,3 @@ def capture_fault(vcpu: Vcpu, mem: GuestMemory, exit_name: str, summary: str, de
     return FaultReport(vcpu=vcpu.index, exit=exit_name, summary=summary, details=tuple(details), regs=regs,
                        control=control, segments=segments, tables=tables, code_address=physical, code=code,
                        code_ip=code_ip, code_where=code_where, emulation=emulation)
-
-
-@contextlib.contextmanager
-def _interrupt_handlers(machine: Machine, wanted: bool):
-    """SIGINT/SIGTERM end the run with 128+signal instead of raising (the CLI wants this; the
-    Python API leaves the caller's handlers alone). Only the main thread can set them."""
-    if not wanted or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    saved = {signum: signal.signal(signum, lambda signum, frame: machine.finish(Outcome.interrupted(signum)))
-             for signum in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for signum, handler in saved.items():
-            signal.signal(signum, handler)

@@ -22,8 +22,9 @@ class Reason(Enum):
     RESET = "reset"               # i8042 pulse reset, or a reset system event
     FAULT = "fault"               # triple fault, entry failure, internal error, strict-io violation
     TIMEOUT = "timeout"           # --timeout elapsed
-    INTERRUPTED = "interrupted"   # SIGINT or SIGTERM
-    OUTPUT_CLOSED = "output_closed"  # stdout's reader went away (`kvmrun boot g.elf | head -c 10`)
+    INTERRUPTED = "interrupted"   # SIGINT, SIGTERM, SIGHUP or SIGQUIT
+    OUTPUT_CLOSED = "output_closed"  # stdout's reader went away (`kvmrun boot g.elf | head -c 10`), or
+                                     # writing stdout failed (`>/dev/full`; status 2, the CLI says why)
 
 
 # Ends that say nothing about what the guest meant: a run that ended so passes only when it was expected
@@ -72,6 +73,12 @@ class Outcome(NamedTuple):
     @classmethod
     def output_closed(cls) -> "Outcome":
         return cls(Reason.OUTPUT_CLOSED, STATUS_OUTPUT_CLOSED)
+
+    @classmethod
+    def output_failed(cls) -> "Outcome":
+        """A write error other than a gone reader: not the guest's doing, so not status 1; 2, as
+        for `kvmrun test` and `kvmrun info` when stdout cannot be written."""
+        return cls(Reason.OUTPUT_CLOSED, STATUS_USAGE)
 
     @classmethod
     def interrupted(cls, signum: int) -> "Outcome":

@@ -1,7 +1,10 @@
 """Putting the controlling terminal into raw mode for the guest's serial input, and back.
 
-Keystrokes go to the guest one by one, unechoed and untranslated; ISIG stays on so Ctrl-C still
-stops kvmrun (status 130), and output processing stays on so a guest's bare "\\n" starts a new line.
+Keystrokes go to the guest one by one, unechoed and untranslated; ISIG stays on so Ctrl-C and Ctrl-\\
+still stop kvmrun (status 130, 131), and output processing stays on so a guest's bare "\\n" starts a
+new line. The old mode comes back on every way out, signals during set-up included (interrupts.py).
+Modes change at once (TCSANOW) and unread input is dropped separately: TCSAFLUSH would first wait
+for the terminal to take all output, which a stalled terminal never does.
 """
 import contextlib
 import os
@@ -24,8 +27,16 @@ def raw_input_mode(fd: int):
     mode[lflag] &= ~(termios.ECHO | termios.ICANON | termios.IEXTEN)
     mode[cc][termios.VMIN] = 1
     mode[cc][termios.VTIME] = 0
-    termios.tcsetattr(fd, termios.TCSAFLUSH, mode)
     try:
+        _set(fd, mode)                # inside the try: a signal right after it still restores
         yield
     finally:
-        termios.tcsetattr(fd, termios.TCSAFLUSH, saved)
+        _set(fd, saved)
+
+
+def _set(fd: int, mode) -> None:
+    try:
+        termios.tcsetattr(fd, termios.TCSANOW, mode)
+        termios.tcflush(fd, termios.TCIFLUSH)
+    except termios.error:
+        pass                          # the terminal hung up (SIGHUP): nothing left to restore

@@ -89,3 +89,121 @@ def test_in_memory_ends():
     assert captured.data == b"A"
     source = BytesInput(b"q")
     assert source.ready() and source.take() == ord("q") and not source.ready() and source.take() is None
+
+
+def test_end_of_input_is_remembered_by_take_too(monkeypatch):
+    """`rep insb` with stdin at EOF takes byte after byte: after the first EOF no more syscalls."""
+    import select
+
+    from kvmrun import console
+    calls = []
+    real_select, real_read = select.select, os.read
+    monkeypatch.setattr(console.select, "select", lambda *a: calls.append("select") or real_select(*a))
+    monkeypatch.setattr(console.os, "read", lambda *a: calls.append("read") or real_read(*a))
+    r, w = os.pipe()
+    os.close(w)
+    try:
+        source = FdInput(r)
+        assert [source.take() for _ in range(1000)] == [None] * 1000
+        assert not source.ready()
+    finally:
+        os.close(r)
+    assert calls == ["select", "read"]
+
+
+def test_a_terminal_gets_what_waits_at_every_tick_other_outputs_once_the_guest_is_idle():
+    r, w = os.pipe()
+    try:
+        for interactive in (True, False):
+            out = FdOutput(w, interactive=interactive)
+            for b in b"Booting... ":
+                out.put(b)
+            out.show_waiting()                      # the tick right after the guest printed
+            assert read_available(r) == (b"Booting... " if interactive else b"")
+            out.show_waiting()                      # a tick later, nothing new was printed
+            assert read_available(r) == (b"" if interactive else b"Booting... ")
+            out.put(ord("x"))
+            out.show_waiting()
+            out.show_waiting()
+            assert read_available(r) == b"x"
+    finally:
+        os.close(r)
+        os.close(w)
+
+
+def test_the_tick_never_waits_for_a_stalled_reader_and_loses_nothing():
+    import time
+    r, w = os.pipe()
+    os.set_blocking(w, False)
+    try:
+        out = FdOutput(w, interactive=True)
+        size = 200_000                              # more than a pipe holds (64 KiB)
+        out._buf.extend(b"a" * size)                # as put() leaves it before a flush
+        start = time.monotonic()
+        out.show_waiting()
+        assert time.monotonic() - start < 1
+        got = read_available(r)
+        assert 0 < len(got) < size
+        out.show_waiting()
+        got += read_available(r)
+        while len(got) < size:
+            out.show_waiting()
+            got += read_available(r)
+        assert got == b"a" * size
+    finally:
+        os.close(r)
+        os.close(w)
+
+
+def test_a_flush_waiting_for_the_reader_lets_go_when_told_and_keeps_the_rest():
+    import threading
+    import time
+    r, w = os.pipe()
+    os.set_blocking(w, False)
+    try:
+        out = FdOutput(w)
+        stop = threading.Event()
+        out.stop_waiting = stop.is_set
+        threading.Timer(0.3, stop.set).start()
+        start = time.monotonic()
+        for _ in range(100_000):
+            out.put(ord("b"))
+        out.flush()                                 # the pipe is full: waits until told to stop
+        assert 0.25 < time.monotonic() - start < 5
+        kept = len(out._buf)
+        assert kept > 0
+        assert len(read_available(r)) + kept == 100_000
+    finally:
+        os.close(r)
+        os.close(w)
+
+
+def test_a_blocking_pipe_is_never_written_more_than_it_takes():
+    """A pipe kvmrun could not get a non-blocking description of: each write waits for room first."""
+    import threading
+    r, w = os.pipe()
+    try:
+        out = FdOutput(w)
+        stop = threading.Event()
+        out.stop_waiting = stop.is_set
+        threading.Timer(0.3, stop.set).start()
+        out._buf.extend(b"c" * 200_000)
+        out.flush()                                 # would block for good in one large write
+        assert len(read_available(r)) + len(out._buf) == 200_000
+    finally:
+        os.close(r)
+        os.close(w)
+
+
+def test_a_write_error_is_kept_and_ends_the_output():
+    fd = os.open("/dev/full", os.O_WRONLY)
+    try:
+        out = FdOutput(fd)
+        closed = []
+        out.on_closed = lambda: closed.append(True)
+        for b in b"to a full disk\nmore\n":
+            out.put(b)
+        assert closed == [True] and out.broken
+        assert out.error is not None and out.error.strerror == "No space left on device"
+    finally:
+        os.close(fd)

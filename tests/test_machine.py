@@ -216,3 +216,105 @@ def test_the_kvm_binding_on_its_own_runs_a_real_mode_hlt():
             assert isinstance(vcpu.decode_exit(abi.KvmExit.KVM_EXIT_HLT), exits.Hlt)
         finally:
             vcpu.close()
+
+
+# --- start-up is part of the run ---------------------------------------------------------------------
+
+def run_script(body):
+    """Python code in a process of its own (it sends itself signals), `image` set to spin64.elf."""
+    import subprocess
+    import sys
+    script = f"image = {guest('spin64.elf')!r}\n" + body
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+
+
+SIGNAL_WHILE_THREADS_START = '''
+import os, signal, threading
+real_start = threading.Thread.start
+started = 0
+
+def start(thread):
+    global started
+    if thread.name.startswith("vcpu"):
+        started += 1
+        if started == 20:                  # before the 20th vCPU thread starts
+            os.kill(os.getpid(), SIGNAL)
+    real_start(thread)
+
+threading.Thread.start = start
+
+def vcpu_threads():
+    return [t.name for t in threading.enumerate() if t.name.startswith("vcpu")]
+'''
+
+
+@pytest.mark.kvm
+def test_a_signal_while_vcpu_threads_start_ends_the_run_with_its_status():
+    """The CLI's path: used to be a traceback, pthread_kill() argument 1 must be int, not None."""
+    result = run_script(SIGNAL_WHILE_THREADS_START.replace("SIGNAL", "signal.SIGTERM") + '''
+from kvmrun.console import CapturedOutput
+from kvmrun.machine import BootConfig, boot
+outcome = boot(BootConfig(image=image, cpus=64, timeout=60), CapturedOutput(), handle_signals=True)
+print(outcome.status, vcpu_threads())
+''')
+    assert result.stdout == "143 []\n", result.stderr
+
+
+@pytest.mark.kvm
+def test_ctrl_c_while_vcpu_threads_start_leaves_no_thread_behind():
+    """kvmrun.run in a caller's program: KeyboardInterrupt reaches the caller, and by then no vCPU
+    thread is left to touch the VM's memory."""
+    result = run_script(SIGNAL_WHILE_THREADS_START.replace("SIGNAL", "signal.SIGINT") + '''
+import kvmrun
+try:
+    kvmrun.run(image, cpus=64, timeout=60)
+except KeyboardInterrupt:
+    print("KeyboardInterrupt", vcpu_threads())
+''')
+    assert result.stdout == "KeyboardInterrupt []\n", result.stderr
+
+
+@pytest.mark.kvm
+def test_starting_the_threads_counts_toward_the_timeout():
+    import time
+    start = time.monotonic()
+    outcome = boot(BootConfig(image=guest("spin64.elf"), cpus=128, timeout=1), CapturedOutput())
+    assert outcome.reason is Reason.TIMEOUT and time.monotonic() - start < 5
+
+
+# --- failing calls during set-up ---------------------------------------------------------------------
+
+@pytest.mark.kvm
+def test_a_failing_kvm_call_during_set_up_raises_kvm_error_naming_it():
+    result = run_script('''
+import resource, kvmrun
+resource.setrlimit(resource.RLIMIT_NOFILE, (40, 40))
+try:
+    kvmrun.run(image, cpus=64, timeout=60)
+except kvmrun.KvmError as err:
+    print(err)
+''')
+    # Each vCPU takes two descriptors, its fd and mmap's duplicate of it: either call may be the one
+    import re
+    assert re.fullmatch(r"(KVM_CREATE_VCPU|mapping vCPU \d+'s kvm_run) failed: Too many open files \(errno 24\)\n",
+                        result.stdout), result.stderr
+
+
+@pytest.mark.kvm
+def test_a_host_call_failing_during_set_up_is_a_kvm_error_too(monkeypatch):
+    """Mapping a vCPU's kvm_run (mmap, ENOMEM) used to escape as a bare OSError."""
+    import errno
+    import mmap
+
+    import kvmrun
+
+    class NoVcpuMappings(mmap.mmap):
+        def __new__(cls, fileno, *args, **kwargs):
+            if fileno != -1:                       # guest RAM is anonymous; a vCPU maps its fd
+                raise OSError(errno.ENOMEM, "Cannot allocate memory")
+            return super().__new__(cls, fileno, *args, **kwargs)
+
+    monkeypatch.setattr(mmap, "mmap", NoVcpuMappings)
+    with pytest.raises(kvmrun.KvmError) as raised:
+        kvmrun.run(guest("hello64.elf"))
+    assert str(raised.value) == "mapping vCPU 0's kvm_run failed: Cannot allocate memory (errno 12)"

@@ -57,8 +57,9 @@ def test_keys_reach_the_guest_one_by_one_and_the_mode_is_restored(terminal):
     assert termios.tcgetattr(slave) == before
 
 
-@pytest.mark.parametrize("how, status", [("timeout", 124), ("SIGTERM", 143), ("SIGINT", 130), ("fault", 1),
-                                         ("fault on one vCPU of four", 1), ("stdout closed", 141)])
+@pytest.mark.parametrize("how, status", [("timeout", 124), ("SIGTERM", 143), ("SIGINT", 130), ("SIGHUP", 129),
+                                         ("SIGQUIT", 131), ("fault", 1), ("fault on one vCPU of four", 1),
+                                         ("stdout closed", 141)])
 def test_mode_is_restored_when_the_run_is_cut_short(terminal, how, status):
     import signal
     master, slave = terminal
@@ -83,4 +84,29 @@ def test_mode_is_restored_when_the_run_is_cut_short(terminal, how, status):
         proc.kill()
     assert proc.returncode == status
     assert b"Traceback" not in proc.stderr.read()
+    assert termios.tcgetattr(slave) == before
+
+
+def is_raw(fd):
+    return not termios.tcgetattr(fd)[3] & termios.ECHO
+
+
+@pytest.mark.parametrize("signame, status", [("SIGTERM", 143), ("SIGHUP", 129), ("SIGQUIT", 131), ("SIGINT", 130)])
+def test_mode_is_restored_after_a_signal_during_set_up(terminal, signame, status):
+    """Setting up 1024 vCPUs takes about half a second, in raw mode already: a signal then ends the
+    run with 128+N before the guest runs, and the terminal gets its mode back."""
+    import signal
+    master, slave = terminal
+    before = termios.tcgetattr(slave)
+    proc = start(slave, "--cpus", "1024", "--timeout", "30", guest("spin64.elf"))
+    try:
+        deadline = time.monotonic() + 30
+        while not is_raw(slave) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.001)
+        proc.send_signal(getattr(signal, signame))
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == status, err.decode()
+    assert out == b"" and b"Traceback" not in err
     assert termios.tcgetattr(slave) == before
