@@ -42,6 +42,14 @@ def table_pages(span: int, one_gib_pages: bool) -> int:
 
 
 def build_identity_map(mem: GuestMemory, base: int, ram_top: int, one_gib_pages: bool) -> PageTables:
+    tables, data = identity_map_bytes(base, ram_top, one_gib_pages)
+    mem.write(base, data)
+    return tables
+
+
+def identity_map_bytes(base: int, ram_top: int, one_gib_pages: bool) -> "tuple[PageTables, bytes]":
+    """The tables as they go to guest memory from `base`: exactly (end - start) bytes, every page of
+    them written, so a boot protocol can place them like any other blob."""
     span = mapped_span(ram_top)
     if span > _MAX_SPAN:
         raise ValueError(f"cannot identity-map 0x{span:x} bytes with one PML4")
@@ -53,27 +61,28 @@ def build_identity_map(mem: GuestMemory, base: int, ram_top: int, one_gib_pages:
     end = base + table_pages(span, one_gib_pages) * PAGE_SIZE
 
     # Entries are arithmetic progressions (address | flags, the flags in the low bits the addresses
-    # leave clear), so each table is a range.
-    _write_table(mem, pml4, range(first_pdpt | TABLE_FLAGS, (first_pdpt | TABLE_FLAGS) + pdpts * PAGE_SIZE,
-                                  PAGE_SIZE))
+    # leave clear), so each table is a range. The pages follow each other: PML4, PDPTs, directories.
+    pages = [_table(range(first_pdpt | TABLE_FLAGS, (first_pdpt | TABLE_FLAGS) + pdpts * PAGE_SIZE, PAGE_SIZE))]
     for p in range(pdpts):
         count = min(gibs, (p + 1) * _ENTRIES) - p * _ENTRIES
         if one_gib_pages:
             first, step = p * _ENTRIES * GiB | LARGE_PAGE_FLAGS, GiB
         else:
             first, step = first_pd + p * _ENTRIES * PAGE_SIZE | TABLE_FLAGS, PAGE_SIZE
-        _write_table(mem, first_pdpt + p * PAGE_SIZE, range(first, first + count * step, step))
+        pages.append(_table(range(first, first + count * step, step)))
     if not one_gib_pages:
         two_mib = 2 << 20
         for g in range(gibs):
             first = g * GiB | LARGE_PAGE_FLAGS
-            _write_table(mem, first_pd + g * PAGE_SIZE, range(first, first + _ENTRIES * two_mib, two_mib))
-    return PageTables(cr3=pml4, start=base, end=end, span=span, one_gib_pages=one_gib_pages)
+            pages.append(_table(range(first, first + _ENTRIES * two_mib, two_mib)))
+    data = b"".join(pages)
+    assert len(data) == end - base
+    return PageTables(cr3=pml4, start=base, end=end, span=span, one_gib_pages=one_gib_pages), data
 
 
-def _write_table(mem: GuestMemory, addr: int, entries: range) -> None:
-    """Write one 512-entry table; entries past the given ones are zero (not present)."""
-    mem.write(addr, _table_bytes(entries.start, entries.step, len(entries)))
+def _table(entries: range) -> bytes:
+    """One 512-entry table; entries past the given ones are zero (not present)."""
+    return _table_bytes(entries.start, entries.step, len(entries))
 
 
 @functools.lru_cache(maxsize=256)

@@ -28,9 +28,13 @@ def ivt_bytes() -> bytes:
     return struct.pack(f"<{2 * VECTORS}H", *(word for vector in range(VECTORS) for word in (vector, STUBS_SEGMENT)))
 
 
+def stubs_bytes() -> bytes:
+    return bytes([HLT]) * VECTORS
+
+
 def write_no_bios(mem: GuestMemory) -> None:
     mem.write(IVT_ADDR, ivt_bytes())
-    mem.write(STUBS_ADDR, bytes([HLT]) * VECTORS)
+    mem.write(STUBS_ADDR, stubs_bytes())
 
 
 class UnhandledInterrupt(NamedTuple):
