@@ -38,7 +38,8 @@ Examples:
   echo hi | kvmrun boot echo.elf             stdin goes to COM1
 \b
 Exit status: 0 halted or reset; the value written to port 0xF4 (& 0xFF); 1 guest fault
-(report on stderr); 2 bad command line or image; 3 no usable KVM; 124 timeout; 130/143 SIGINT/SIGTERM;
+(report on stderr); 2 bad command line or image, stdout not writable, or a KVM call failed setting up;
+3 no usable KVM; 124 timeout (counted from the start); 129/130/131/143 SIGHUP/SIGINT/SIGQUIT/SIGTERM;
 141 stdout closed by its reader.
 """
 

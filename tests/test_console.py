@@ -155,6 +155,15 @@ def test_the_tick_never_waits_for_a_stalled_reader_and_loses_nothing():
         os.close(w)
 
 
+def returns_within(seconds, call):
+    """Whether call() returns in time (run on a daemon thread, so a hang fails the test, not the run)."""
+    import threading
+    thread = threading.Thread(target=call, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    return not thread.is_alive()
+
+
 def test_a_flush_waiting_for_the_reader_lets_go_when_told_and_keeps_the_rest():
     import threading
     import time
@@ -168,8 +177,8 @@ def test_a_flush_waiting_for_the_reader_lets_go_when_told_and_keeps_the_rest():
         start = time.monotonic()
         for _ in range(100_000):
             out.put(ord("b"))
-        out.flush()                                 # the pipe is full: waits until told to stop
-        assert 0.25 < time.monotonic() - start < 5
+        assert returns_within(5, out.flush)         # the pipe is full: waits until told to stop
+        assert time.monotonic() - start > 0.25
         kept = len(out._buf)
         assert kept > 0
         assert len(read_available(r)) + kept == 100_000
@@ -188,7 +197,7 @@ def test_a_blocking_pipe_is_never_written_more_than_it_takes():
         out.stop_waiting = stop.is_set
         threading.Timer(0.3, stop.set).start()
         out._buf.extend(b"c" * 200_000)
-        out.flush()                                 # would block for good in one large write
+        assert returns_within(5, out.flush)         # one large write would block for good
         assert len(read_available(r)) + len(out._buf) == 200_000
     finally:
         os.close(r)
