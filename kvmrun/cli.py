@@ -83,9 +83,8 @@ def boot(image, **values):
     stdin_fd = _fileno(sys.stdin, 0)
     serial_input = None if 0 in closed else guest_input(stdin_fd, output)
     try:
-        _print_notes(config)
         with ending_signals(), raw_input_mode(stdin_fd):
-            outcome = boot_machine(config, output, serial_input, handle_signals=True)
+            outcome = boot_machine(config, output, serial_input, handle_signals=True, on_note=_print_note)
     except Interrupted as err:                  # before the machine was set up
         return STATUS_SIGNAL_BASE + err.signum
     except KvmrunError as err:
@@ -314,11 +313,9 @@ def _flag(name: str) -> str:
     return next(option.flag for option in OPTIONS if option.name == name)
 
 
-def _print_notes(config) -> None:
-    """What the loader noticed about the image (plan.notes), before the guest runs."""
-    from .machine import prepare_image
-    for note in prepare_image(config)[0].notes:
-        click.echo(f"kvmrun: note: {note}", err=True)
+def _print_note(note: str) -> None:
+    """What the loader noticed about the image, before the guest runs."""
+    click.echo(f"kvmrun: note: {note}", err=True)
 
 
 def _report(fault) -> None:

@@ -10,8 +10,9 @@ Output never keeps kvmrun's control waiting: the main thread only writes what th
 once, and a vCPU thread that waits for a slow reader looks at `stop_waiting` every 50 ms, so a
 timeout or a signal still ends the run while stdout's reader is stalled.
 
-Input is read without blocking and only when the guest polls for it, so a guest that only prints
-never pays for a poll.
+Input is pushed in: the host loop reads stdin when it is readable (StdinPump) into a bounded queue the
+UART takes from, so a guest's polls cost no syscalls and a guest halted with interrupts on wakes when
+a key arrives.
 """
 import os
 import select
@@ -21,7 +22,6 @@ from typing import Callable, Optional
 
 _FLUSH_AT = 64 * 1024
 _READ_CHUNK = 4096
-_POLLS_BEFORE_HOST_READ = 2       # a putc reads LSR once; a getc loop reads it again and again
 _WAIT_SLICE = 0.05                # how often a writer waiting for the reader looks at stop_waiting
 
 
@@ -147,60 +147,101 @@ class CapturedOutput:
         pass
 
 
-class FdInput:
-    """Bytes from a file descriptor (pipe, file or terminal), read without blocking the vCPU.
-    End of file is remembered: a guest that keeps reading after it (`rep insb`) costs no syscalls."""
+def _nothing_more() -> bool:
+    return False
 
-    def __init__(self, fd: int, output=None):
-        self.fd = fd
-        self._output = output
-        self._buf = b""
+
+def _pollable(fd: int) -> bool:
+    import select as select_module
+    poller = select_module.epoll()
+    try:
+        poller.register(fd, select_module.EPOLLIN)
+        return True
+    except OSError:
+        return False
+    finally:
+        poller.close()
+
+
+class InputQueue:
+    """Serial input pushed in by the host loop (StdinPump) and taken by the UART: the guest's reads
+    cost no syscall, and a guest halted with interrupts on wakes when a key arrives. Bounded: the
+    pump stops reading stdin while the queue is full. Its own lock: the host loop feeds while a
+    vCPU takes."""
+    CAPACITY = 4096
+
+    def __init__(self):
+        self._buf = bytearray()
         self._pos = 0
-        self._eof = False
-        self._idle_polls = 0
-        self._output_seen = 0
+        self._lock = threading.Lock()
+        # More input on demand: a regular file's StdinPump sets it; none by default.
+        self.refill: Callable[[], bool] = _nothing_more
+
+    def room(self) -> int:
+        return self.CAPACITY - (len(self._buf) - self._pos)
+
+    def feed(self, data: bytes) -> None:
+        with self._lock:
+            if self._pos:
+                del self._buf[:self._pos]
+                self._pos = 0
+            self._buf += data
+
+    def buffered(self) -> bool:
+        return self._pos < len(self._buf)
 
     def ready(self) -> bool:
-        if self._pos < len(self._buf):
-            return True
-        if self._eof:
-            return False
-        output_count = getattr(self._output, "count", 0)
-        if output_count != self._output_seen:       # the guest printed since its last poll
-            self._output_seen = output_count
-            self._idle_polls = 0
-        self._idle_polls += 1
-        if self._idle_polls < _POLLS_BEFORE_HOST_READ:
-            return False
-        # The guest is waiting for input: show it everything it printed first (a prompt).
-        if self._output is not None:
-            self._output.flush()
-        return self._fill()
+        return self._pos < len(self._buf) or self.refill()
 
     def take(self) -> Optional[int]:
-        if self._pos >= len(self._buf) and not self._fill():
+        if self._pos >= len(self._buf) and not self.refill():
             return None
-        byte = self._buf[self._pos]
-        self._pos += 1
-        return byte
+        with self._lock:
+            if self._pos >= len(self._buf):
+                return None
+            self._pos += 1
+            return self._buf[self._pos - 1]
 
-    def _fill(self) -> bool:
-        if self._eof:
-            return False
+
+
+class StdinPump:
+    """Reads a file descriptor (pipe, socket or terminal) when the host loop sees it readable, into
+    an InputQueue, as much as the queue has room for. End of file (or an error reading) stops it.
+
+    A regular file or /dev/null cannot be watched (epoll refuses them) and never blocks: the queue
+    then refills itself from the file when the guest finds it empty."""
+
+    def __init__(self, fd: int, queue: Optional[InputQueue] = None):
+        self.fd = fd
+        self.queue = queue or InputQueue()
+        self.eof = False
+        self.on_input: Callable[[], None] = lambda: None      # the UART's interrupt line re-evaluated
+        self.pollable = _pollable(fd)
+        if not self.pollable:
+            self.queue.refill = self._refill
+
+    def _refill(self) -> bool:
+        self.on_readable()
+        return self.queue.buffered()
+
+    def wants_input(self) -> bool:
+        return not self.eof and self.queue.room() > 0
+
+    def on_readable(self) -> None:
+        room = self.queue.room()
+        if self.eof or room <= 0:
+            return
         try:
-            readable, _, _ = select.select([self.fd], [], [], 0)
-            if not readable:
-                return False
-            chunk = os.read(self.fd, _READ_CHUNK)
+            chunk = os.read(self.fd, min(room, _READ_CHUNK))
         except (BlockingIOError, InterruptedError):
-            return False
+            return
         except OSError:
             chunk = b""
         if not chunk:
-            self._eof = True
-            return False
-        self._buf, self._pos = chunk, 0
-        return True
+            self.eof = True
+            return
+        self.queue.feed(chunk)
+        self.on_input()
 
 
 class BytesInput:

@@ -129,6 +129,20 @@ def parse_timeout(value) -> Optional[float]:
     return seconds
 
 
+def parse_on_off(value) -> Optional[bool]:
+    if value is None or isinstance(value, bool):
+        return value
+    if value in ("on", "off"):
+        return value == "on"
+    raise ValueError(f"must be 'on' or 'off', not {_shown(value)}")
+
+
+def parse_ap_start(value) -> Optional[str]:
+    if value is None or value in ("entry", "sipi"):
+        return value
+    raise ValueError(f"must be 'entry' or 'sipi', not {_shown(value)}")
+
+
 def parse_switch(value) -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"must be true or false, not {_shown(value)}")
@@ -150,6 +164,12 @@ OPTIONS: Tuple[Option, ...] = (
            help="Stop the guest after this long (status 124)."),
     Option("strict_io", ("--strict-io",), parse_switch, default=False, switch=True,
            help="Make IO to unknown ports or MMIO a guest fault."),
+    Option("irqchip", ("--irqchip",), parse_on_off, metavar="[on|off]",
+           help="KVM's in-kernel interrupt controllers (PIC, IOAPIC, local APICs) and PIT. Default: off for "
+                "kvmrun-ABI images (on with --ap-start sipi)."),
+    Option("ap_start", ("--ap-start",), parse_ap_start, metavar="[entry|sipi]",
+           help="How vCPUs other than 0 start: at the entry, like vCPU 0 (the default for kvmrun-ABI images), "
+                "or waiting for INIT/SIPI from vCPU 0 as on a PC (needs the irqchip)."),
 )
 BY_NAME: Dict[str, Option] = {option.name: option for option in OPTIONS}
 
@@ -164,6 +184,8 @@ class BootConfig(NamedTuple):
     entry: Optional[int] = None
     timeout: Optional[float] = None
     strict_io: bool = False
+    irqchip: Optional[bool] = None       # None: as the boot protocol chooses
+    ap_start: Optional[str] = None       # None: as the boot protocol chooses
 
 
 # BootConfig spells the options out for type checkers; this keeps it to exactly OPTIONS' names.

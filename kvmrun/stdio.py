@@ -13,7 +13,7 @@ import os
 import stat
 from typing import FrozenSet, Optional
 
-from .console import FdInput, FdOutput
+from .console import FdOutput, StdinPump
 
 STANDARD_FDS = (0, 1, 2)
 
@@ -42,13 +42,13 @@ def guest_output(fd: int) -> FdOutput:
     return FdOutput(private, interactive=os.isatty(fd), owns_fd=True)
 
 
-def guest_input(fd: int, output: FdOutput) -> Optional[FdInput]:
-    """Serial input from fd, or None where fd cannot be read."""
+def guest_input(fd: int, output: FdOutput) -> Optional[StdinPump]:
+    """Serial input from fd, read by the host loop, or None where fd cannot be read."""
     try:
         os.fstat(fd)
     except OSError:
         return None
-    return FdInput(fd, output)
+    return StdinPump(fd)
 
 
 def _nonblocking_writer(fd: int) -> Optional[int]:

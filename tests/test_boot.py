@@ -99,7 +99,7 @@ def test_every_vcpu_starts_at_the_entry_with_its_own_index_apic_id_and_stack():
 
 
 def test_more_vcpus_than_kvm_allows_is_a_usage_error():
-    result = run_kvmrun("boot", "--cpus", "100000", "--memory", "8G", guest("smp64.elf"))
+    result = run_kvmrun("boot", "--cpus", "100000", "--memory", "16G", guest("smp64.elf"))
     assert result.returncode == 2
     assert re.fullmatch(rb"kvmrun: error: --cpus must be at most \d+ on this host's KVM, not 100000\n", result.stderr)
 

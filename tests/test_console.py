@@ -1,7 +1,7 @@
 """The host side of the serial line: buffered output to a pipe, non-blocking input from one."""
 import os
 
-from kvmrun.console import BytesInput, CapturedOutput, FdInput, FdOutput
+from kvmrun.console import BytesInput, CapturedOutput, FdOutput, InputQueue, StdinPump
 
 
 def read_available(fd):
@@ -40,46 +40,47 @@ def test_a_closed_reader_drops_output_without_raising():
     os.close(w)
 
 
-def test_input_is_read_only_when_the_guest_keeps_polling():
+def test_the_pump_reads_what_the_host_loop_saw_and_the_queue_stays_bounded():
     r, w = os.pipe()
     try:
-        out = FdOutput(w)
-        source = FdInput(r, out)
-        os.write(w, b"xy")
-        assert source.ready() is False              # the first poll after output is free
-        assert source.ready() is True               # a second poll reads the host
-        assert [source.take(), source.take()] == [ord("x"), ord("y")]
-        assert source.take() is None
+        pump = StdinPump(r)
+        arrived = []
+        pump.on_input = lambda: arrived.append(True)
+        assert pump.pollable and pump.wants_input() and not pump.queue.ready()
+        os.write(w, b"x" * (InputQueue.CAPACITY + 100))
+        pump.on_readable()
+        assert arrived == [True] and pump.queue.room() == 0 and not pump.wants_input()
+        pump.on_readable()                           # full: nothing read, nothing lost
+        assert [pump.queue.take() for _ in range(3)] == [ord("x")] * 3
+        assert pump.wants_input() and pump.queue.room() == 3
+        pump.on_readable()
+        assert pump.queue.room() == 0
     finally:
         os.close(r)
         os.close(w)
 
 
-def test_input_end_of_file_is_remembered():
+def test_the_pump_stops_at_end_of_file():
     r, w = os.pipe()
     os.write(w, b"z")
     os.close(w)
-    source = FdInput(r)
-    assert source.take() == ord("z")
-    assert source.take() is None
-    assert not source.ready() and not source.ready()
+    pump = StdinPump(r)
+    pump.on_readable()
+    pump.on_readable()
+    assert pump.eof and not pump.wants_input()
+    assert pump.queue.take() == ord("z") and pump.queue.take() is None and not pump.queue.ready()
     os.close(r)
 
 
-def test_waiting_for_input_flushes_a_prompt():
-    r_out, w_out = os.pipe()
-    r_in, w_in = os.pipe()
-    try:
-        out = FdOutput(w_out)
-        source = FdInput(r_in, out)
-        for b in b"> ":
-            out.put(b)
-        source.ready()
-        source.ready()
-        assert read_available(r_out) == b"> "
-    finally:
-        for fd in (r_out, w_out, r_in, w_in):
-            os.close(fd)
+def test_a_file_on_stdin_is_read_on_demand(tmp_path):
+    """epoll cannot watch a regular file (or /dev/null): the queue reads it when the guest asks."""
+    path = tmp_path / "input"
+    path.write_bytes(b"ab")
+    with open(path, "rb") as f, open("/dev/null", "rb") as null:
+        pump = StdinPump(f.fileno())
+        assert not pump.pollable
+        assert [pump.queue.take(), pump.queue.take(), pump.queue.take()] == [ord("a"), ord("b"), None]
+        assert not StdinPump(null.fileno()).queue.ready()
 
 
 def test_in_memory_ends():
@@ -91,24 +92,19 @@ def test_in_memory_ends():
     assert source.ready() and source.take() == ord("q") and not source.ready() and source.take() is None
 
 
-def test_end_of_input_is_remembered_by_take_too(monkeypatch):
+def test_end_of_input_is_remembered_by_take_too(monkeypatch, tmp_path):
     """`rep insb` with stdin at EOF takes byte after byte: after the first EOF no more syscalls."""
-    import select
-
     from kvmrun import console
     calls = []
-    real_select, real_read = select.select, os.read
-    monkeypatch.setattr(console.select, "select", lambda *a: calls.append("select") or real_select(*a))
+    real_read = os.read
     monkeypatch.setattr(console.os, "read", lambda *a: calls.append("read") or real_read(*a))
-    r, w = os.pipe()
-    os.close(w)
-    try:
-        source = FdInput(r)
-        assert [source.take() for _ in range(1000)] == [None] * 1000
-        assert not source.ready()
-    finally:
-        os.close(r)
-    assert calls == ["select", "read"]
+    path = tmp_path / "empty"
+    path.write_bytes(b"")
+    with open(path, "rb") as f:
+        queue = StdinPump(f.fileno()).queue
+        assert [queue.take() for _ in range(1000)] == [None] * 1000
+        assert not queue.ready()
+    assert calls == ["read"]
 
 
 def test_a_terminal_gets_what_waits_at_every_tick_other_outputs_once_the_guest_is_idle():

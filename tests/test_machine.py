@@ -1,5 +1,5 @@
 """The machine in-process (the path `kvmrun boot` and later the Python API share), and its handling of
-exits that this host's KVM never produces on purpose, driven through a stand-in vCPU."""
+the KVM binding's own exit decoding. Exits KVM never produces on purpose: tests/test_dispatch.py."""
 import threading
 
 import pytest
@@ -7,7 +7,7 @@ import pytest
 from conftest import guest
 from kvmrun.console import BytesInput, CapturedOutput
 from kvmrun.kvm import abi, exits
-from kvmrun.machine import BootConfig, Machine, boot
+from kvmrun.machine import BootConfig, boot
 from kvmrun.memory import GuestMemory
 from kvmrun.outcome import Reason
 
@@ -59,75 +59,6 @@ def test_fault_outcome_carries_the_report():
     assert outcome.fault.exit == "KVM_EXIT_SHUTDOWN (8)" and outcome.fault.code.startswith(b"\x0f\x0b")
 
 
-class StandInVcpu:
-    """Answers like a Vcpu whose KVM_RUN returned `exit`; registers cannot be read."""
-    index = 0
-
-    def __init__(self, exit):
-        self.exit = exit
-
-    def decode_exit(self, reason):
-        return self.exit
-
-    def get_regs(self):
-        raise OSError("no registers here")
-
-    def request_stop(self):
-        pass
-
-
-def slow_exit(exit, reason):
-    machine = Machine([], GuestMemory.for_tests(4096), CapturedOutput(), None, strict_io=False)
-    return machine._slow_exit(StandInVcpu(exit), reason)
-
-
-def test_internal_error_report_shows_suberror_and_data():
-    outcome = slow_exit(exits.InternalError(1, (0x10, 0x20)), abi.KvmExit.KVM_EXIT_INTERNAL_ERROR)
-    assert outcome.status == 1
-    text = outcome.fault.as_text()
-    assert "KVM_EXIT_INTERNAL_ERROR (17)" in text
-    assert "KVM_INTERNAL_ERROR_EMULATION (1)" in text and "data[1]" in text and "0x20" in text
-
-
-def test_fail_entry_report_shows_the_hardware_reason():
-    outcome = slow_exit(exits.FailEntry(0x80000021, 3), abi.KvmExit.KVM_EXIT_FAIL_ENTRY)
-    text = outcome.fault.as_text()
-    assert "KVM_EXIT_FAIL_ENTRY (9)" in text and "0x80000021: VM-entry failure, invalid guest state" in text
-
-
-def test_reset_system_event_is_a_reset_and_others_are_faults():
-    reset = slow_exit(exits.SystemEvent(2, ()), abi.KvmExit.KVM_EXIT_SYSTEM_EVENT)
-    assert (reset.reason, reset.status) == (Reason.RESET, 0)
-    crash = slow_exit(exits.SystemEvent(3, ()), abi.KvmExit.KVM_EXIT_SYSTEM_EVENT)
-    assert crash.status == 1 and "KVM_SYSTEM_EVENT_CRASH" in crash.fault.summary
-
-
-def test_unknown_exits_are_faults_not_crashes():
-    outcome = slow_exit(exits.Unsupported(99), 99)
-    assert outcome.status == 1 and outcome.fault.exit == "unknown exit reason (99)"
-
-
-def test_mmio_reads_give_all_ones_and_strict_mode_faults():
-    class Mmio(StandInVcpu):
-        completed = None
-
-        def mmio_complete_read(self, data):
-            Mmio.completed = data
-
-    machine = Machine([], GuestMemory.for_tests(4096), CapturedOutput(), None, strict_io=False)
-    assert machine._slow_exit(Mmio(exits.MmioRead(0xFEE00030, 4)), abi.KvmExit.KVM_EXIT_MMIO) is None
-    assert Mmio.completed == b"\xff" * 4
-    strict = Machine([], GuestMemory.for_tests(4096), CapturedOutput(), None, strict_io=True)
-    outcome = strict._slow_exit(Mmio(exits.MmioWrite(0xFEE000B0, b"\0\0\0\0")), abi.KvmExit.KVM_EXIT_MMIO)
-    assert outcome.status == 1 and "unhandled 4-byte MMIO write of 0x0 to 0xfee000b0" in outcome.fault.summary
-
-
-def test_an_mmio_length_outside_what_kvm_documents_is_a_guest_fault():
-    outcome = slow_exit(exits.Malformed(6, "KVM reported an MMIO access of 4096 bytes at 0xfee00000"),
-                        abi.KvmExit.KVM_EXIT_MMIO)
-    assert outcome.status == 1 and "MMIO access of 4096 bytes" in outcome.fault.summary
-
-
 def test_vcpu_decoding_refuses_bad_mmio_lengths():
     """decode_exit on a kvm_run whose mmio.len is out of range (the struct alone, no VM)."""
     import mmap as mmap_module
@@ -142,36 +73,6 @@ def test_vcpu_decoding_refuses_bad_mmio_lengths():
         assert isinstance(vcpu.decode_exit(abi.KvmExit.KVM_EXIT_MMIO), expected)
     del vcpu.kvm_run
     vcpu._map.close()
-
-
-class StandInIoVcpu(StandInVcpu):
-    """io_out_data/io_in_complete answer as Vcpu does when KVM's data block is out of bounds."""
-
-    def __init__(self):
-        super().__init__(None)
-
-    def io_out_data(self, length):
-        return None
-
-    def io_in_complete(self, data):
-        return False
-
-
-def port_io(direction, size, count):
-    machine = Machine([], GuestMemory.for_tests(4096), CapturedOutput(), None, strict_io=False)
-    return machine._port_io(StandInIoVcpu(), direction, size, port=0x3F8, count=count)
-
-
-def test_io_sizes_and_counts_outside_what_kvm_documents_are_guest_faults():
-    for size, count in ((3, 1), (8, 1), (0, 1), (1, 0)):
-        outcome = port_io(abi.KVM_EXIT_IO_OUT, size, count)
-        assert outcome.status == 1 and f"port IO of {count} x {size} bytes" in outcome.fault.summary
-
-
-def test_io_data_outside_kvm_run_is_a_guest_fault_both_ways():
-    for direction in (abi.KVM_EXIT_IO_OUT, abi.KVM_EXIT_IO_IN):
-        outcome = port_io(direction, 1, 1)
-        assert outcome.status == 1 and "IO data block lies outside kvm_run" in outcome.fault.summary
 
 
 def test_vcpu_io_block_bounds(tmp_path):

@@ -164,7 +164,8 @@ expect_status = 1
 [[guest]]
 name = "cannot-boot"
 image = "{GUESTS}/hello64.elf"
-cpus = 100000
+memory = "1G"
+cpus = 5000                   # more than any KVM allows (4096): refused only once KVM is asked
 '''
 
 

@@ -11,7 +11,8 @@ from typing import Iterator, Tuple
 
 from ..errors import LoaderError
 from ..memory import RamLayout
-from ..options import BootConfig, check_config, refuse_raw_only_options, refuse_smp_in_real_mode
+from ..options import BootConfig, OptionError, check_config, refuse_raw_only_options, refuse_smp_in_real_mode
+from ..platform.needs import AP_START_SIPI, PlatformNeeds
 from .cpu_modes import Mode
 from .elf import is_elf
 from .image import plan_image, read_image
@@ -57,6 +58,24 @@ def plan_setup(config: BootConfig, image_plan: LoadPlan, mode: Mode, one_gib_pag
     only protocol so far; the next ones are chosen here by the facts their loaders find."""
     ram = RamLayout(config.memory)
     with _naming(config.image):
-        setup = kvmrun_abi.plan(image_plan, ram, config.cpus, mode, one_gib_pages)
+        setup = with_options(kvmrun_abi.plan(image_plan, ram, config.cpus, mode, one_gib_pages), config)
         check_setup(setup, ram)
     return setup
+
+
+def with_options(setup: BootSetup, config: BootConfig) -> BootSetup:
+    """The protocol's platform choices, overridden where the options say otherwise: `ap_start` sipi
+    leaves the APs waiting for INIT/SIPI, and turns the irqchip on unless it was turned off."""
+    needs = setup.needs
+    ap_start = config.ap_start or needs.ap_start
+    irqchip = config.irqchip
+    if irqchip is None:
+        irqchip = needs.irqchip or (config.ap_start == AP_START_SIPI)
+    if irqchip is False and ap_start == AP_START_SIPI:
+        raise OptionError("ap_start", "'sipi' needs the irqchip (INIT and SIPI travel between the in-kernel "
+                                      "local APICs): drop irqchip off")
+    if (irqchip, ap_start) == tuple(needs):
+        return setup
+    vcpus = tuple(start._replace(runnable=index == 0 or ap_start != AP_START_SIPI)
+                  for index, start in enumerate(setup.vcpus))
+    return setup._replace(needs=PlatformNeeds(irqchip=irqchip, ap_start=ap_start), vcpus=vcpus)

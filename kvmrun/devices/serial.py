@@ -170,6 +170,10 @@ class Serial16550:
         # LSR and MSR are read-only: writes are dropped.
         self._update_irq()
 
+    def input_arrived(self) -> None:
+        """The host pushed input into the source: received-data-available may now interrupt."""
+        self._update_irq()
+
     # --- internals ---------------------------------------------------------------------------------
 
     def _data_ready(self) -> bool:

@@ -12,4 +12,4 @@ def ioctl(fd: int, request: Ioctl, arg=0):
     try:
         return fcntl.ioctl(fd, request, arg, True) if not isinstance(arg, int) else fcntl.ioctl(fd, request, arg)
     except OSError as err:
-        raise KvmError(request.name, err.errno, os.strerror(err.errno)) from None
+        raise KvmError(request.name, err.errno or 0, os.strerror(err.errno or 0)) from None

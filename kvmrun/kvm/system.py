@@ -28,7 +28,7 @@ class Kvm:
                 f"no permission to open {path}: add yourself to its group "
                 f"(sudo usermod -aG kvm $USER, then log in again) or run as root.", errno.EACCES) from None
         except OSError as err:
-            raise KvmUnavailable(f"cannot open {path}: {os.strerror(err.errno)}", err.errno) from None
+            raise KvmUnavailable(f"cannot open {path}: {err.strerror}", err.errno) from None
         try:
             version = ioctl(self.fd, Ioctl.KVM_GET_API_VERSION)
         except KvmError as err:

@@ -186,5 +186,5 @@ def _spec(path: str, folder: Path, where: str, entry: dict) -> GuestSpec:
 
 def _refuse_what_boot_would(config) -> None:
     """The image read and planned with its options, as `kvmrun boot` does before it opens /dev/kvm."""
-    from ..machine import prepare_image
-    prepare_image(config)
+    from ..boot.prepare import plan_boot
+    plan_boot(config, one_gib_pages=True)

@@ -1,0 +1,1 @@
+"""The running machine: vCPU threads as state machines, the host loop, kernel absorption."""
