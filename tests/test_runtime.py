@@ -1,0 +1,231 @@
+"""The runtime's state machine with stand-in vCPUs (no KVM): pause, resume, a single step, a function
+on a vCPU's thread, stopping while paused, halting, and the host loop's timeout."""
+import threading
+import time
+from collections import deque
+
+import pytest
+
+from kvmrun.dispatch import HALT, KICKED, Pause
+from kvmrun.outcome import Outcome, Reason
+from kvmrun.runtime.hostloop import HostLoop
+from kvmrun.runtime.machine import Machine
+from kvmrun.runtime.vcpu_thread import State
+
+
+class RunArea:
+    immediate_exit = False
+
+
+class StandInVcpu:
+    """Runs a script of actions, one per 'KVM_RUN'; between them it 'runs the guest' until kicked.
+    A single step (set_guest_debug with SINGLESTEP) makes the next run end with Pause("step")."""
+
+    def __init__(self, index, script=()):
+        self.index = index
+        self.run_area = RunArea()
+        self.script = deque(script)
+        self.steps = 0
+        self.stepping = False
+        self.calls = []
+
+    def request_stop(self):
+        self.run_area.immediate_exit = True
+
+    def set_guest_debug(self, control):
+        self.stepping = bool(control & 2)
+
+
+def stand_in_loop(vcpu, ctx, absorption, shared):
+    while True:
+        if vcpu.run_area.immediate_exit:
+            return KICKED
+        if vcpu.stepping:
+            vcpu.steps += 1
+            return Pause("step")
+        if vcpu.script:
+            action = vcpu.script.popleft()
+            if action is not None:
+                return action
+        time.sleep(0.0005)
+
+
+def machine(*scripts):
+    vcpus = [StandInVcpu(i, script) for i, script in enumerate(scripts)]
+    m = Machine(vcpus, [None] * len(vcpus), loop=stand_in_loop)
+    m.start()
+    return m, vcpus
+
+
+def wait_for(predicate, timeout=5.0):
+    end = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.001)
+
+
+def states(m):
+    return [t.state for t in m.threads]
+
+
+def test_every_vcpu_halting_ends_the_run_with_0():
+    m, _ = machine([HALT], [None, None, HALT])
+    wait_for(lambda: m.done)
+    m.stop_and_join()
+    assert m.outcome == Outcome.halted()
+    assert states(m) == [State.FINISHED, State.FINISHED]
+
+
+def test_the_first_outcome_wins_and_stops_every_vcpu():
+    m, _ = machine([Outcome.exit_port(7)], [])
+    wait_for(lambda: m.done)
+    m.finish(Outcome.timeout())
+    m.stop_and_join()
+    assert m.outcome == Outcome.exit_port(7) and states(m) == [State.FINISHED] * 2
+
+
+def test_pause_run_functions_on_each_vcpus_thread_and_resume():
+    m, vcpus = machine([], [])
+    try:
+        assert m.pause_all()
+        assert states(m) == [State.PAUSED, State.PAUSED]
+        seen = [m.on_vcpu(i, lambda vcpu: (vcpu.index, threading.current_thread().name)) for i in range(2)]
+        assert seen == [(0, "vcpu0"), (1, "vcpu1")]
+        m.resume()
+        wait_for(lambda: states(m) == [State.RUNNING, State.RUNNING])
+    finally:
+        m.finish(Outcome.halted())
+        m.stop_and_join()
+
+
+def test_an_error_on_the_vcpu_thread_reaches_the_caller_of_on_vcpu():
+    m, _ = machine([])
+    try:
+        m.pause_all()
+        with pytest.raises(ZeroDivisionError):
+            m.on_vcpu(0, lambda vcpu: 1 // 0)
+        with pytest.raises(RuntimeError, match="vCPU 0 is running, not paused"):
+            m.resume()
+            wait_for(lambda: states(m) == [State.RUNNING])
+            m.on_vcpu(0, lambda vcpu: None)
+    finally:
+        m.finish(Outcome.halted())
+        m.stop_and_join()
+
+
+def test_a_single_step_runs_one_vcpu_while_the_others_stay_paused():
+    m, vcpus = machine([], [])
+    paused = []
+    m.on_pause = lambda thread: paused.append((thread.index, thread.why))
+    try:
+        m.pause_all()
+        m.resume(step=1)
+        wait_for(lambda: paused)
+        assert paused == [(1, "step")] and vcpus[1].steps == 1 and vcpus[0].steps == 0
+        assert states(m) == [State.PAUSED, State.PAUSED] and not vcpus[1].stepping   # single-step is off again
+        m.resume(step=1)
+        wait_for(lambda: len(paused) == 2)
+        assert vcpus[1].steps == 2
+    finally:
+        m.finish(Outcome.halted())
+        m.stop_and_join()
+
+
+def test_stopping_while_paused_ends_every_thread():
+    m, _ = machine([], [], [])
+    m.pause_all()
+    m.finish(Outcome.interrupted(15))
+    m.stop_and_join()
+    assert states(m) == [State.FINISHED] * 3 and m.outcome.status == 143
+
+
+def test_the_host_loop_times_out_but_not_while_paused_on_request():
+    m, _ = machine([])
+    loop = HostLoop(m)
+    try:
+        m.pause_all(timed=True)
+        start = time.monotonic()
+        runner = threading.Thread(target=loop.run, args=(start + 0.05,))
+        runner.start()
+        time.sleep(0.2)
+        assert not m.done                   # paused time does not count
+        m.resume()
+        runner.join(5)
+        assert m.outcome.reason is Reason.TIMEOUT and m.paused_seconds >= 0.15
+    finally:
+        m.stop_and_join()
+        loop.close()
+        m.close()
+
+
+def test_periodic_work_may_back_off():
+    m, _ = machine([])
+    loop = HostLoop(m)
+    calls = []
+
+    def work():
+        calls.append(time.monotonic())
+        return 0.02 * len(calls)
+
+    loop.every(0.001, work)
+    try:
+        loop.run(time.monotonic() + 0.3)
+    finally:
+        m.stop_and_join()
+        loop.close()
+        m.close()
+    gaps = [b - a for a, b in zip(calls, calls[1:])]
+    assert 3 <= len(calls) <= 8 and gaps == sorted(gaps)
+
+
+@pytest.mark.kvm
+def test_a_real_vcpu_pauses_steps_one_instruction_and_shows_its_registers():
+    """The runtime over a real VM: pause a spinning guest, read RIP on its thread, single-step it
+    (KVM_SET_GUEST_DEBUG), and see RIP move by one instruction's length."""
+    import contextlib
+
+    from conftest import guest
+    from kvmrun import machine as machine_module
+    from kvmrun.console import CapturedOutput
+    from kvmrun.options import BootConfig
+
+    captured = {}
+    real_machine = machine_module.Machine
+
+    class Recording(real_machine):
+        def start(self, deadline=None):
+            captured["machine"] = self
+            super().start(deadline)
+
+    with contextlib.ExitStack() as stack:
+        stack.callback(setattr, machine_module, "Machine", real_machine)
+        machine_module.Machine = Recording
+        result = {}
+        runner = threading.Thread(target=lambda: result.update(outcome=machine_module.boot(
+            BootConfig(image=guest("spin64.elf"), timeout=30), CapturedOutput())))
+        runner.start()
+        wait_for(lambda: "machine" in captured and captured["machine"].gate.is_set())
+        m = captured["machine"]
+        time.sleep(0.2)                                   # let it reach its `jmp $`
+        stepped = []
+        m.on_pause = lambda thread: stepped.append(thread.why)
+        assert m.pause_all(timed=True)
+        spin = m.on_vcpu(0, lambda vcpu: vcpu.get_regs().rip)           # at its `jmp $`
+        with open(guest("spin64.elf"), "rb") as f:
+            from elftools.elf.elffile import ELFFile
+            entry = ELFFile(f).header.e_entry
+
+        def back_to_the_entry(vcpu):
+            regs = vcpu.get_regs()
+            regs.rip = entry
+            vcpu.set_regs(regs)
+
+        m.on_vcpu(0, back_to_the_entry)
+        m.resume(step=0)
+        wait_for(lambda: stepped)
+        assert stepped == ["step"]
+        rip = m.on_vcpu(0, lambda vcpu: vcpu.get_regs().rip)
+        assert entry < rip <= entry + 15 and rip != spin                   # one instruction further
+        m.finish(Outcome.exit_port(5))
+        runner.join(30)
+    assert result["outcome"] == Outcome.exit_port(5)
