@@ -16,7 +16,7 @@ import mmap
 import struct
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Optional
 
-from .devices.bus import IoBus, UnhandledAccess
+from .devices.bus import NO_ACCESS, Access, IoBus, UnhandledAccess
 from .kvm import abi
 from .kvm.abi import KvmExit
 from .kvm.ioctl import Ioctl
@@ -60,12 +60,14 @@ class ExitContext:
     HALT, or an Outcome (real mode's no-BIOS stubs name the interrupt a guest ran into)."""
 
     def __init__(self, run: "KvmRun", bus: IoBus, lock, fault: Callable[..., Outcome],
-                 on_halt: Callable[[], Any] = lambda: HALT):
+                 on_halt: Callable[[], Any] = lambda: HALT, access: Access = NO_ACCESS):
         self.run = run
         self.bus = bus
         self.lock = lock
         self.fault = fault
         self.on_halt = on_halt
+        self.access = access                    # who the devices see making the access
+        self.writers = bus.byte_writers if access is NO_ACCESS else bus.writers_for(access)
 
 
 def handle_exit(ctx: ExitContext, reason: int, exit) -> Any:
@@ -75,21 +77,21 @@ def handle_exit(ctx: ExitContext, reason: int, exit) -> Any:
     try:
         if kind is exits.IoOut:
             with ctx.lock:
-                ctx.bus.write_block(exit.port, exit.size, exit.data)
+                ctx.bus.write_block(exit.port, exit.size, exit.data, ctx.access)
             return None
         if kind is exits.IoIn:
             with ctx.lock:
-                data = ctx.bus.read_block(exit.port, exit.size, exit.count)
+                data = ctx.bus.read_block(exit.port, exit.size, exit.count, ctx.access)
             if not ctx.run.io_in_complete(data):
                 return ctx.fault(reason, "KVM's IO data block lies outside kvm_run", at_rip=True)
             return None
         if kind is exits.MmioRead:
             with ctx.lock:
-                ctx.run.mmio_complete_read(ctx.bus.mmio_read(exit.address, exit.length))
+                ctx.run.mmio_complete_read(ctx.bus.mmio_read(exit.address, exit.length, ctx.access))
             return None
         if kind is exits.MmioWrite:
             with ctx.lock:
-                ctx.bus.mmio_write(exit.address, exit.data)
+                ctx.bus.mmio_write(exit.address, exit.data, ctx.access)
             return None
     except UnhandledAccess as err:
         return ctx.fault(reason, f"--strict-io: {err}", at_rip=True)
@@ -141,7 +143,7 @@ def fast_loop(vcpu, ctx: ExitContext, absorption: "Optional[KernelAbsorption]", 
     ioctl, fd, request = fcntl.ioctl, vcpu.fd, _KVM_RUN
     mapping, map_size, head = vcpu.mapping, vcpu.map_size, _EXIT_HEAD.unpack_from
     bus = ctx.bus
-    writers, byte_writer = bus.byte_writers, bus.byte_writer
+    writers, byte_writer, access = ctx.writers, bus.byte_writer, ctx.access
     # Bound acquire/release: measured here at a quarter of the cost of `with lock:`.
     acquire, release = ctx.lock.acquire, ctx.lock.release
     exit_io, exit_intr, exit_hlt, out_1_byte = _EXIT_IO, _EXIT_INTR, _EXIT_HLT, _OUT_1_BYTE
@@ -161,7 +163,7 @@ def fast_loop(vcpu, ctx: ExitContext, absorption: "Optional[KernelAbsorption]", 
             absorption.drain()
             locked = True
         if reason == exit_io and direction_size == out_1_byte and count == 1 and offset == fast_offset:
-            writer = writers.get(port) or byte_writer(port)
+            writer = writers.get(port) or byte_writer(port, access)
             try:
                 if locked:          # devices and output are shared with other vCPUs or the host loop
                     acquire()

@@ -22,8 +22,8 @@ from .boot.cpuid import cpuid_for_vcpu
 from .boot.prepare import plan_image_for, plan_setup
 from .boot.setup import BootSetup, apply_setup, vcpu_regs, vcpu_sregs
 from .devices import exit_port, i8042, serial
-from .devices.bus import IgnoredPort, IoBus
-from .dispatch import ExitContext
+from .devices.bus import Access, IgnoredPort, IoBus
+from .dispatch import HALT, ExitContext
 from .errors import KvmError
 from .fault import FaultCapture, RealModeHalt
 from .interrupts import ENDING_SIGNALS, Interrupted, SignalRoute, ending_signals
@@ -135,8 +135,8 @@ class _Devices:
             Outcome.exit_port(value))))
         self.bus.register(POST_PORT, 1, IgnoredPort())
         keyboard = i8042.I8042(lambda: machine_finish(Outcome.reset()))
-        self.bus.register(i8042.DATA_PORT, 1, keyboard)
-        self.bus.register(i8042.COMMAND_PORT, 1, keyboard)
+        self.bus.register(i8042.DATA_PORT, 1, keyboard.data)
+        self.bus.register(i8042.COMMAND_PORT, 1, keyboard.command)
 
     def input_arrived(self) -> None:
         """New serial input: the UART's interrupt line may rise."""
@@ -156,12 +156,13 @@ def _run(config: BootConfig, setup: BootSetup, kvm, vm: Vm, mem: GuestMemory, vc
 
     devices = _Devices(config, vm, irqchip, output, serial_input, finish)
     absorption = KernelAbsorption(devices.bus, devices.lock, stack, kvm, vm, vcpus, serial.COM1_BASE)
+    real_mode = any(start.mode.value == "real" for start in setup.vcpus)
     contexts = []
-    for vcpu in vcpus:
+    for index, vcpu in enumerate(vcpus):
         fault = FaultCapture(vcpu, mem)
-        on_halt = RealModeHalt(vcpu, mem, fault) if any(s.mode.value == "real" for s in setup.vcpus) else None
         contexts.append(ExitContext(vcpu.run_area, devices.bus, devices.lock, fault,
-                                    **({"on_halt": on_halt} if on_halt else {})))
+                                    on_halt=RealModeHalt(vcpu, mem, fault) if real_mode else _halt,
+                                    access=Access(index, mem)))
     runtime = Machine(vcpus, contexts, absorption, frozenset(ENDING_SIGNALS))
     stack.callback(runtime.close)
     # The host loop touches devices (input, interrupts): with the irqchip, vCPUs always take the lock.
@@ -219,6 +220,10 @@ def _run(config: BootConfig, setup: BootSetup, kvm, vm: Vm, mem: GuestMemory, vc
         raise err
     assert runtime.outcome is not None
     return runtime.outcome
+
+
+def _halt():
+    return HALT
 
 
 def _pump_stdin(host: HostLoop, pump, devices: Optional[_Devices]) -> None:

@@ -20,11 +20,11 @@ class Recorder:
     def __init__(self):
         self.writes = []
 
-    def read(self, port, size):
+    def read(self, offset, size, access):
         return 0x5A5A5A5A & ((1 << 8 * size) - 1)
 
-    def write(self, port, size, value):
-        self.writes.append((port, size, value))
+    def write(self, offset, size, value, access):
+        self.writes.append((0x100 + offset, size, value))
 
 
 def context(buf, strict=False):
@@ -170,3 +170,23 @@ def test_what_kvm_never_documents_is_a_guest_fault_in_the_report(buf, words):
     reason = struct.unpack_from("<I", buf, 8)[0]
     outcome = report_of(KvmRun(buf).decode(), reason)
     assert outcome.status == 1 and words in outcome.fault.summary
+
+
+def test_devices_see_which_vcpu_made_the_access_on_both_paths():
+    from kvmrun.devices.bus import Access
+    seen = []
+
+    class Witness:
+        def read(self, offset, size, access):
+            seen.append(("read", offset, access.vcpu))
+            return 0
+
+        def write(self, offset, size, value, access):
+            seen.append(("write", offset, access.vcpu))
+
+    bus = IoBus()
+    bus.register(0x500, 4, Witness())
+    ctx = ExitContext(KvmRun(io_exit(0, 1, 0x502, 1)), bus, threading.Lock(), None, access=Access(3, None))
+    handle_exit(ctx, KvmExit.KVM_EXIT_IO, ctx.run.decode())
+    ctx.writers[0x503](0x41)                       # the fast path's one-byte writer
+    assert seen == [("read", 2, 3), ("write", 3, 3)]

@@ -14,10 +14,10 @@ class Line:
         self.uart = s.Serial16550(self.out.append, BytesInput(data), self.irq.append)
 
     def rd(self, offset):
-        return self.uart.read(s.COM1_BASE + offset, 1)
+        return self.uart.read(offset, 1)
 
     def wr(self, offset, value):
-        self.uart.write(s.COM1_BASE + offset, 1, value)
+        self.uart.write(offset, 1, value)
 
 
 def test_reset_values():

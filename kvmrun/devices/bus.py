@@ -1,15 +1,33 @@
-"""IoBus: routes port IO to devices through a precomputed port -> device table.
+"""IoBus: routes port IO and MMIO to devices, which see register offsets and an access context.
 
-Ports no device claims read as all ones and ignore writes, as on a PC with nothing decoding them;
-in strict mode they raise UnhandledAccess instead, which the machine turns into a guest fault.
+A device is registered at a base (a port, or a guest-physical address for MMIO) over a range, and
+answers `read(offset, size, access)` / `write(offset, size, value, access)` with the offset into its
+own range, as its datasheet numbers registers. `access` says who is asking: the vCPU's index and
+guest memory, for devices that read or write the guest (a BIOS call's registers, a DMA engine).
+
+Ports and MMIO no device claims read as all ones and ignore writes, as on a PC with nothing decoding
+them; in strict mode they raise UnhandledAccess instead, which the machine turns into a guest fault.
+
+One-byte port writes are the hot path: each vCPU gets a table port -> callable(value) (writers_for),
+so the vCPU loop makes one call per OUT with no lookups of devices or offsets.
 """
+import bisect
 import functools
-from typing import Callable, Dict, Protocol
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Protocol, Tuple
 
 
-class PortDevice(Protocol):
-    def read(self, port: int, size: int) -> int: ...
-    def write(self, port: int, size: int, value: int) -> None: ...
+class Access(NamedTuple):
+    """Who makes an access: the vCPU's index, and guest memory (None in tests that need none)."""
+    vcpu: int = 0
+    mem: Any = None
+
+
+NO_ACCESS = Access()
+
+
+class Device(Protocol):
+    def read(self, offset: int, size: int, access: Access) -> int: ...
+    def write(self, offset: int, size: int, value: int, access: Access) -> None: ...
 
 
 class UnhandledAccess(Exception):
@@ -30,73 +48,146 @@ def all_ones(size: int) -> int:
     return (1 << (8 * size)) - 1
 
 
+class _MmioRange(NamedTuple):
+    base: int
+    end: int
+    device: Device
+
+
 class IoBus:
     def __init__(self, strict: bool = False):
         self.strict = strict
-        self._ports: Dict[int, PortDevice] = {}
-        # port -> callable(value) for one-byte writes, the most common exit: one call, no lookups.
-        self.byte_writers: Dict[int, Callable[[int], None]] = {}
+        self._ports: Dict[int, Tuple[Device, int]] = {}       # port -> (device, its base port)
+        self._mmio: List[_MmioRange] = []                      # sorted by base, not overlapping
+        self._writer_tables: List[Tuple[Access, Dict[int, Callable[[int], None]]]] = []
+        self._wrappers: Dict[int, Callable[[Callable[[int], None]], Callable[[int], None]]] = {}
+        self.byte_writers = self.writers_for(NO_ACCESS)
 
-    def register(self, first_port: int, count: int, device: PortDevice) -> None:
+    # --- registering --------------------------------------------------------------------------------
+
+    def register(self, first_port: int, count: int, device: Device) -> None:
         for port in range(first_port, first_port + count):
             if port in self._ports:
                 raise ValueError(f"port 0x{port:x} is already claimed")
-            self._ports[port] = device
-            self.byte_writers[port] = functools.partial(device.write, port, 1)
+        for port in range(first_port, first_port + count):
+            self._ports[port] = (device, first_port)
+        for access, table in self._writer_tables:
+            for port in range(first_port, first_port + count):
+                table[port] = self._byte_writer(port, access)
 
-    def byte_writer(self, port: int) -> Callable[[int], None]:
-        """The one-byte writer for a port no device claims, made once and kept in byte_writers."""
-        writer = self.byte_writers.get(port)
-        if writer is None:
-            writer = functools.partial(self.write, port, 1) if self.strict else _ignore
-            self.byte_writers[port] = writer
-        return writer
+    def register_mmio(self, base: int, length: int, device: Device) -> None:
+        end = base + length
+        for other in self._mmio:
+            if base < other.end and other.base < end:
+                raise ValueError(f"MMIO 0x{base:x}-0x{end:x} overlaps 0x{other.base:x}-0x{other.end:x}")
+        bisect.insort(self._mmio, _MmioRange(base, end, device))
 
-    def read(self, port: int, size: int) -> int:
-        device = self._ports.get(port)
-        if device is None:
+    # --- the fast path's tables -----------------------------------------------------------------------
+
+    def writers_for(self, access: Access) -> Dict[int, Callable[[int], None]]:
+        """A port -> one-byte-writer table for one vCPU; ports no device claims are added on first use
+        (byte_writer)."""
+        table = {port: self._byte_writer(port, access) for port in self._ports}
+        self._writer_tables.append((access, table))
+        return table
+
+    def byte_writer(self, port: int, access: Access = NO_ACCESS) -> Callable[[int], None]:
+        """The one-byte writer for `port` in `access`'s table, made once and kept there."""
+        for table_access, table in self._writer_tables:
+            if table_access is access:
+                writer = table.get(port)
+                if writer is None:
+                    writer = table[port] = self._byte_writer(port, access)
+                return writer
+        return self._byte_writer(port, access)
+
+    def _byte_writer(self, port: int, access: Access) -> Callable[[int], None]:
+        claimed = self._ports.get(port)
+        if claimed is not None:
+            device, base = claimed
+            writer: Callable[[int], None] = functools.partial(device.write, port - base, 1, access=access)
+        else:
+            writer = functools.partial(self.write, port, 1, access=access) if self.strict else _ignore
+        wrapper = self._wrappers.get(port)
+        return wrapper(writer) if wrapper is not None else writer
+
+    def wrap_byte_writers(self, port: int, wrapper: Optional[Callable]) -> None:
+        """Put `wrapper(direct_writer)` in front of `port`'s one-byte writers in every vCPU's table (None
+        takes it away): how kernel absorption counts writes before handing a port to KVM."""
+        if wrapper is None:
+            self._wrappers.pop(port, None)
+        else:
+            self._wrappers[port] = wrapper
+        for access, table in self._writer_tables:
+            table[port] = self._byte_writer(port, access)
+
+    # --- port IO ------------------------------------------------------------------------------------
+
+    def read(self, port: int, size: int, access: Access = NO_ACCESS) -> int:
+        claimed = self._ports.get(port)
+        if claimed is None:
             if self.strict:
                 raise UnhandledAccess("port", port, size, False)
             return all_ones(size)
-        return device.read(port, size)
+        device, base = claimed
+        return device.read(port - base, size, access)
 
-    def write(self, port: int, size: int, value: int) -> None:
-        device = self._ports.get(port)
-        if device is None:
+    def write(self, port: int, size: int, value: int, access: Access = NO_ACCESS) -> None:
+        claimed = self._ports.get(port)
+        if claimed is None:
             if self.strict:
                 raise UnhandledAccess("port", port, size, True, value)
             return
-        device.write(port, size, value)
+        device, base = claimed
+        device.write(port - base, size, value, access)
 
-    def write_block(self, port: int, size: int, data: bytes) -> None:
+    def write_block(self, port: int, size: int, data: bytes, access: Access = NO_ACCESS) -> None:
         """`rep outs`/`out`: count elements of `size` bytes, all to the same port, in order."""
-        device = self._ports.get(port)
-        if size == 1 and device is not None:
-            write = device.write
+        claimed = self._ports.get(port)
+        if size == 1 and claimed is not None:
+            device, base = claimed
+            write, offset = device.write, port - base
             for value in data:
-                write(port, 1, value)
+                write(offset, 1, value, access)
             return
         for i in range(0, len(data), size):
-            self.write(port, size, int.from_bytes(data[i:i + size], "little"))
+            self.write(port, size, int.from_bytes(data[i:i + size], "little"), access)
 
-    def read_block(self, port: int, size: int, count: int) -> bytes:
-        return b"".join(self.read(port, size).to_bytes(size, "little") for _ in range(count))
+    def read_block(self, port: int, size: int, count: int, access: Access = NO_ACCESS) -> bytes:
+        return b"".join(self.read(port, size, access).to_bytes(size, "little") for _ in range(count))
 
-    def mmio_read(self, address: int, size: int) -> bytes:
-        if self.strict:
-            raise UnhandledAccess("MMIO", address, size, False)
-        return b"\xff" * size
+    # --- MMIO ---------------------------------------------------------------------------------------
 
-    def mmio_write(self, address: int, data: bytes) -> None:
-        if self.strict:
-            raise UnhandledAccess("MMIO", address, len(data), True, int.from_bytes(data, "little"))
+    def _mmio_device(self, address: int, size: int) -> Optional[_MmioRange]:
+        index = bisect.bisect_right(self._mmio, (address, 1 << 65)) - 1
+        if index >= 0:
+            found = self._mmio[index]
+            if found.base <= address and address + size <= found.end:
+                return found
+        return None
+
+    def mmio_read(self, address: int, size: int, access: Access = NO_ACCESS) -> bytes:
+        found = self._mmio_device(address, size)
+        if found is None:
+            if self.strict:
+                raise UnhandledAccess("MMIO", address, size, False)
+            return b"\xff" * size
+        return found.device.read(address - found.base, size, access).to_bytes(size, "little")
+
+    def mmio_write(self, address: int, data: bytes, access: Access = NO_ACCESS) -> None:
+        found = self._mmio_device(address, len(data))
+        if found is None:
+            if self.strict:
+                raise UnhandledAccess("MMIO", address, len(data), True, int.from_bytes(data, "little"))
+            return
+        found.device.write(address - found.base, len(data), int.from_bytes(data, "little"), access)
 
 
 class IgnoredPort:
     """POST code port 0x80: BIOS-style progress codes, accepted and dropped."""
 
-    def read(self, port: int, size: int) -> int:
+    def read(self, offset: int, size: int, access: Access = NO_ACCESS) -> int:
         return all_ones(size)
 
-    def write(self, port: int, size: int, value: int) -> None:
+    def write(self, offset: int, size: int, value: int, access: Access = NO_ACCESS) -> None:
         pass

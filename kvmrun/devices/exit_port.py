@@ -10,8 +10,8 @@ class ExitPort:
     def __init__(self, on_exit: Callable[[int], None]):
         self._on_exit = on_exit
 
-    def read(self, port: int, size: int) -> int:
+    def read(self, offset: int, size: int, access=None) -> int:
         return all_ones(size)
 
-    def write(self, port: int, size: int, value: int) -> None:
+    def write(self, offset: int, size: int, value: int, access=None) -> None:
         self._on_exit(value & 0xFF)

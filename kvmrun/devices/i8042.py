@@ -11,12 +11,29 @@ CMD_PULSE_RESET = 0xFE
 
 
 class I8042:
+    """The controller; `data` and `command` are its two ports (0x60 and 0x64, not a range: 0x61 is
+    the PC's system control port, not the keyboard controller's)."""
+
     def __init__(self, on_reset: Callable[[], None]):
         self._on_reset = on_reset
+        self.data = _Port(self, is_command=False)
+        self.command = _Port(self, is_command=True)
 
-    def read(self, port: int, size: int) -> int:
-        return 0
+    def port_read(self, is_command: bool) -> int:
+        return 0                          # data: nothing; status: both buffers empty
 
-    def write(self, port: int, size: int, value: int) -> None:
-        if port == COMMAND_PORT and value & 0xFF == CMD_PULSE_RESET:
+    def port_write(self, is_command: bool, value: int) -> None:
+        if is_command and value & 0xFF == CMD_PULSE_RESET:
             self._on_reset()
+
+
+class _Port:
+    def __init__(self, controller: I8042, is_command: bool):
+        self._controller = controller
+        self._is_command = is_command
+
+    def read(self, offset: int, size: int, access=None) -> int:
+        return self._controller.port_read(self._is_command)
+
+    def write(self, offset: int, size: int, value: int, access=None) -> None:
+        self._controller.port_write(self._is_command, value)

@@ -70,8 +70,7 @@ class NoInput:
 
 class Serial16550:
     def __init__(self, write_output: Callable[[int], None], serial_input: Optional[SerialInput] = None,
-                 set_irq: Callable[[bool], None] = lambda level: None, base: int = COM1_BASE):
-        self.base = base
+                 set_irq: Callable[[bool], None] = lambda level: None):
         self._write_output = write_output
         self._input = serial_input or NoInput()
         self._set_irq = set_irq
@@ -89,11 +88,11 @@ class Serial16550:
 
     # --- the bus interface -------------------------------------------------------------------------
 
-    def read(self, port: int, size: int) -> int:
-        return self.read_register(port - self.base)
+    def read(self, offset: int, size: int, access=None) -> int:
+        return self.read_register(offset)
 
-    def write(self, port: int, size: int, value: int) -> None:
-        self.write_register(port - self.base, value & 0xFF)
+    def write(self, offset: int, size: int, value: int, access=None) -> None:
+        self.write_register(offset, value & 0xFF)
 
     # --- registers ---------------------------------------------------------------------------------
 

@@ -53,19 +53,20 @@ class KernelAbsorption:
             self._count_writes(port, after, absorb)
 
     def _count_writes(self, port: int, exits: int, absorb: Callable[[], None]) -> None:
-        """After `exits` one-byte writes to `port`, call `absorb` and go back to the plain writer."""
-        direct = self.bus.byte_writers.get(port) or self.bus.byte_writer(port)
-        left = exits
+        """After `exits` one-byte writes to `port` (from any vCPU), call `absorb` and go back to the
+        plain writers."""
+        left = [exits]
 
-        def counting_writer(value: int) -> None:
-            nonlocal left
-            direct(value)
-            left -= 1
-            if left == 0:
-                self.bus.byte_writers[port] = direct
-                absorb()
+        def counting(direct: Callable[[int], None]) -> Callable[[int], None]:
+            def counting_writer(value: int) -> None:
+                direct(value)
+                left[0] -= 1
+                if left[0] == 0:
+                    self.bus.wrap_byte_writers(port, None)
+                    absorb()
+            return counting_writer
 
-        self.bus.byte_writers[port] = counting_writer
+        self.bus.wrap_byte_writers(port, counting)
 
     def drain(self) -> None:
         """Hand the writes KVM coalesced to their devices, in order (a vCPU thread, after an exit)."""
