@@ -9,10 +9,17 @@ from .options import OPTIONS, OptionError
 from .outcome import STATUS_NO_KVM, STATUS_SIGNAL_BASE, STATUS_USAGE, Reason
 
 
+CLOSED_STANDARD_FDS: "frozenset[int]" = frozenset()     # of 0, 1 and 2, those closed when kvmrun started
+
+
 class KvmrunGroup(click.Group):
     """Usage errors as one line, `kvmrun: error: ...`, with status 2 and where to find help."""
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):  # type: ignore[override]
+        from .stdio import fill_closed_standard_fds
+        global CLOSED_STANDARD_FDS
+        # First: no file kvmrun opens (/dev/kvm, a worker's pipe) may become stdin, stdout or stderr.
+        CLOSED_STANDARD_FDS = fill_closed_standard_fds()
         args = sys.argv[1:] if args is None else list(args)
         if not args:                 # bare `kvmrun`: its help, as a command group's convention is
             click.echo(self.get_help(click.Context(self, info_name="kvmrun")))
@@ -67,13 +74,13 @@ def boot_options(command):
 @boot_options
 def boot(image, **values):
     """Boot IMAGE (ELF32, ELF64 or a raw binary)."""
-    from .interrupts import Interrupted, ending_signals
+    from .signals import Interrupted, ending_signals
     from .machine import boot as boot_machine
     from .options import boot_config, parse_option_text
-    from .stdio import fill_closed_standard_fds, guest_input, guest_output
+    from .stdio import guest_input, guest_output
     from .terminal import raw_input_mode
 
-    closed = fill_closed_standard_fds()     # first: nothing kvmrun opens may become stdin/stdout/stderr
+    closed = CLOSED_STANDARD_FDS
     try:
         config = boot_config(image, {name: value if isinstance(value, bool) else parse_option_text(name, value)
                                      for name, value in values.items() if value is not None})
@@ -144,7 +151,6 @@ def test(manifest, jobs, junit_xml, keyword):
         open_kvm().close()               # no KVM: say so once, not once per guest
     except KvmrunError as err:
         return _fail(err)
-    _hold_std_fds()
     stdout = GuardedOutput(sys.stdout)       # a failed write is remembered, not raised
     console = Console(file=stdout, highlight=False)  # type: ignore[arg-type]  # write, flush, isatty
     try:
@@ -191,20 +197,6 @@ def _check_writable(path: str) -> None:
         writable = not os.path.isdir(target) and os.path.isdir(folder) and os.access(folder, os.W_OK | os.X_OK)
     if not writable:
         raise ConfigError(f"--junit-xml {path}: cannot write a file there")
-
-
-def _hold_std_fds() -> None:
-    """/dev/null on descriptors 0-2 where they are closed, so that a worker's pipe never lands on one
-    of them, where a stray write or a fatal error message would go into it."""
-    import os
-    for fd in (0, 1, 2):
-        try:
-            os.fstat(fd)
-        except OSError:
-            null = os.open(os.devnull, os.O_RDWR)
-            if null != fd:
-                os.dup2(null, fd)
-                os.close(null)
 
 
 def _signal_name(signum: int) -> str:
@@ -303,9 +295,11 @@ def _fileno(stream, default: int) -> int:
 def _fail(err: KvmrunError) -> int:
     """Errors kvmrun expects: one line on stderr; no usable KVM is 3, everything else 2, a KVM call
     that fails while setting up too ("KVM_CREATE_VCPU failed: ..."): KVM is there, it refused this
-    machine. An option is named as the command line spells it."""
+    machine. An option is named as the command line spells it. Control characters (a guest name or
+    a path in a manifest) are shown escaped, never sent to the terminal, and the message is one line."""
+    from .suite.text import printable
     message = err.spelled(_flag(err.option)) if isinstance(err, OptionError) else str(err)
-    click.echo(f"kvmrun: error: {message}", err=True)
+    click.echo(f"kvmrun: error: {printable(message).replace(chr(10), ' ')}", err=True)
     return STATUS_NO_KVM if isinstance(err, KvmUnavailable) else STATUS_USAGE
 
 

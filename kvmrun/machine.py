@@ -26,7 +26,7 @@ from .devices.bus import Access, IgnoredPort, IoBus
 from .dispatch import HALT, ExitContext
 from .errors import KvmError
 from .fault import FaultCapture, RealModeHalt
-from .interrupts import ENDING_SIGNALS, Interrupted, SignalRoute, ending_signals
+from .signals import ENDING_SIGNALS, Interrupted, SignalRoute, ending_signals
 from .kvm.abi import Cap
 from .kvm.system import open_kvm
 from .kvm.vcpu import Vcpu
@@ -49,7 +49,7 @@ def boot(config: BootConfig, output, serial_input=None, handle_signals: bool = F
 
     `config.timeout` counts from the start: setting up and starting 256 vCPU threads is part of the
     run. With `handle_signals` (the CLI; main thread only) SIGINT, SIGTERM, SIGHUP and SIGQUIT end the
-    run with 128+N at any point, set-up included (interrupts.py). `serial_input` is a StdinPump (a
+    run with 128+N at any point, set-up included (signals.py). `serial_input` is a StdinPump (a
     file descriptor the host loop reads) or anything with ready()/take(). Only KvmrunError escapes: a
     KVM call or host call that fails while setting up is a KvmError naming it."""
     with contextlib.ExitStack() as handlers:

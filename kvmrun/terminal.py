@@ -2,7 +2,7 @@
 
 Keystrokes go to the guest one by one, unechoed and untranslated; ISIG stays on so Ctrl-C and Ctrl-\\
 still stop kvmrun (status 130, 131), and output processing stays on so a guest's bare "\\n" starts a
-new line. The old mode comes back on every way out, signals during set-up included (interrupts.py).
+new line. The old mode comes back on every way out, signals during set-up included (signals.py).
 Modes change at once (TCSANOW) and unread input is dropped separately: TCSAFLUSH would first wait
 for the terminal to take all output, which a stalled terminal never does.
 """

@@ -252,3 +252,11 @@ def test_info_to_a_full_disk_is_one_line_not_a_traceback():
                                 timeout=60)
     assert result.returncode == 2
     assert one_error_line(result.stderr.decode()) == "kvmrun: error: cannot write to stdout: No space left on device"
+
+
+def test_an_error_naming_a_hostile_manifest_value_is_one_printable_line(tmp_path):
+    manifest = tmp_path / "m.toml"
+    manifest.write_text('[[guest]]\nname = "evil\\u001b[2J\\nname"\nimage = "missing.elf"\n')
+    code, out, err = invoke("test", str(manifest))
+    line = one_error_line(err)
+    assert code == 2 and "\x1b" not in err and "evil\\x1b[2J" in line
