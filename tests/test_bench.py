@@ -17,6 +17,14 @@ def test_bench_quick_mode_writes_every_figure(tmp_path):
     assert result.returncode == 0, result.stderr
     figures = json.loads(out.read_text())
     for key in ("boot_kvmrun_ms", "boot_c_runner_ms", "boot_in_process_ms", "exit_kvmrun_us", "exit_c_runner_us",
-                "outsb_kvmrun_mib_s", "exits_per_s_2_vcpus", "rss_kvmrun_mib", "kvmrun_test_guests_per_s_jobs2"):
+                "outsb_kvmrun_mib_s", "exits_per_s_2_vcpus", "rss_kvmrun_mib", "kvmrun_test_guests_per_s_jobs2",
+                # the in-kernel irqchip: boot and teardown, the C runner's, and kvmrun test with it
+                "irqchip_fg_on_ms", "irqchip_fg_off_ms", "irqchip_run_on_ms", "irqchip_teardown_on_ms",
+                "irqchip_teardown_off_ms", "boot_c_runner_irqchip_ms", "teardown_c_runner_irqchip_ms",
+                "kvmrun_test_irqchip_guests_per_s_jobs1", "kvmrun_test_irqchip_guests_per_s_jobs2_run_only"):
         assert figures[key]["median"] > 0 and figures[key]["runs"] >= 2, key
+    # The halt latency is a difference of two runs and may come out below zero in a noisy quick run.
+    assert figures["irqchip_latency_ms"]["runs"] >= 2 and figures["irqchip_run_exit_on_ms"]["median"] > 0
+    for row in ("--irqchip on", "teardown", "halt latency"):
+        assert row in result.stdout, row
     assert "kvmrun benchmarks" in result.stdout
