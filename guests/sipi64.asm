@@ -26,7 +26,17 @@ _start:
     call send_ipi_to_1
     mov eax, ICR_STARTUP
     call send_ipi_to_1
-    mov eax, ICR_STARTUP          ; the second SIPI the MP specification asks for
+    ; The MP specification's second SIPI, only if the AP has not started after the first: a SIPI
+    ; that reaches a running AP is latched by KVM and can restart it later (seen here: an AP halted
+    ; in `cli; hlt` ran on into memory). Linux and SeaBIOS check for the AP first as well.
+    mov ecx, 200000
+.first:
+    cmp byte [AP_FLAG], 1
+    je .wait
+    pause
+    dec ecx
+    jnz .first
+    mov eax, ICR_STARTUP
     call send_ipi_to_1
 .wait:
     pause

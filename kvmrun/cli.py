@@ -93,22 +93,31 @@ def boot(image, **values):
         with ending_signals(), raw_input_mode(stdin_fd):
             outcome = boot_machine(config, output, serial_input, handle_signals=True, on_note=_print_note)
     except Interrupted as err:                  # before the machine was set up
+        click.echo(f"kvmrun: {_signal_name(err.signum)}: stopped before the guest started", err=True)
         return STATUS_SIGNAL_BASE + err.signum
     except KvmrunError as err:
         return _fail(err)
     finally:
         output.close()
     status = outcome.status
-    if output.error is not None and not isinstance(output.error, BrokenPipeError):
-        click.echo(f"kvmrun: error: cannot write the guest's output to stdout: {output.error.strerror}; "
+    error = output.error
+    write_failed = error is not None and not isinstance(error, BrokenPipeError)
+    if error is not None and write_failed:
+        click.echo(f"kvmrun: error: cannot write the guest's output to stdout: {error.strerror}; "
                    "stopped the guest", err=True)
         if outcome.reason not in (Reason.FAULT, Reason.TIMEOUT, Reason.INTERRUPTED):
             status = STATUS_USAGE           # also when the guest had ended: its output was lost
+    # Every end kvmrun causes says so on stderr; an end the guest chose (halt, exit port, reset) writes
+    # nothing there, which tells a guest's `out 0xF4` of 1 or 124 from kvmrun's own 1 or 124.
     if outcome.fault is not None:
         _report(outcome.fault)
     elif outcome.reason is Reason.TIMEOUT:
         click.echo(f"kvmrun: the guest was still running after --timeout {config.timeout:g} s; stopped it",
                    err=True)
+    elif outcome.reason is Reason.INTERRUPTED:
+        click.echo(f"kvmrun: {_signal_name(outcome.status - STATUS_SIGNAL_BASE)}: stopped the guest", err=True)
+    elif outcome.reason is Reason.OUTPUT_CLOSED and not write_failed:
+        click.echo("kvmrun: stdout's reader went away: stopped the guest", err=True)
     return status
 
 
