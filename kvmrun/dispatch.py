@@ -11,16 +11,12 @@ fast_loop is the hot path (design.md: one ioctl, one unpack, one call per one-by
 everything but one-byte OUTs, kicks and HLTs goes through the KvmRun decoder and handle_exit, which is
 tested over a bytearray.
 """
-import fcntl
-import mmap
-import struct
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Optional
 
 from .devices.bus import NO_ACCESS, Access, IoBus, UnhandledAccess
 from .kvm import abi
 from .kvm.abi import KvmExit
-from .kvm.ioctl import Ioctl
-from .kvm.run import RUN_SIZE
+from .kvm.run import FAST_EXIT, FAST_EXIT_AT, OUT_1_BYTE, fast_io_data_offset
 from .outcome import Outcome
 
 if TYPE_CHECKING:
@@ -43,12 +39,6 @@ class _Marker:
 HALT = _Marker("HALT")
 KICKED = _Marker("KICKED")
 
-_KVM_RUN = int(Ioctl.KVM_RUN)
-# exit_reason at offset 8 of kvm_run, then (from offset 32) the io member of the exit union:
-# direction and size as one little-endian u16, port, count, data_offset.
-_EXIT_HEAD = struct.Struct("<I20xHHIQ")
-_EXIT_REASON_OFFSET = abi.kvm_run.exit_reason.offset
-_OUT_1_BYTE = abi.KVM_EXIT_IO_OUT | 1 << 8    # direction OUT, size 1
 _EXIT_IO, _EXIT_INTR, _EXIT_HLT = int(KvmExit.KVM_EXIT_IO), int(KvmExit.KVM_EXIT_INTR), int(KvmExit.KVM_EXIT_HLT)
 
 
@@ -140,16 +130,14 @@ def fast_loop(vcpu, ctx: ExitContext, absorption: "Optional[KernelAbsorption]", 
     unpack, the data byte is bounds-checked against the mapping, and one call reaches the device.
     `shared()` is read once per call: whether other threads touch devices too (more vCPUs, or the
     host loop draining the coalesced ring), so the device lock must be taken."""
-    ioctl, fd, request = fcntl.ioctl, vcpu.fd, _KVM_RUN
-    mapping, map_size, head = vcpu.mapping, vcpu.map_size, _EXIT_HEAD.unpack_from
+    ioctl, fd, request = vcpu.run_call()
+    mapping, head, head_at = vcpu.mapping, FAST_EXIT.unpack_from, FAST_EXIT_AT
     bus = ctx.bus
     writers, byte_writer, access = ctx.writers, bus.byte_writer, ctx.access
     # Bound acquire/release: measured here at a quarter of the cost of `with lock:`.
     acquire, release = ctx.lock.acquire, ctx.lock.release
-    exit_io, exit_intr, exit_hlt, out_1_byte = _EXIT_IO, _EXIT_INTR, _EXIT_HLT, _OUT_1_BYTE
-    # KVM puts port IO data one page into kvm_run; the fast path takes exactly that offset (inside
-    # the mapping) and leaves any other to the decoder's full bounds check.
-    fast_offset = mmap.PAGESIZE if RUN_SIZE <= mmap.PAGESIZE < map_size else -1
+    exit_io, exit_intr, exit_hlt, out_1_byte = _EXIT_IO, _EXIT_INTR, _EXIT_HLT, OUT_1_BYTE
+    fast_offset = fast_io_data_offset(vcpu.map_size)
     locked = shared()
     while True:
         try:
@@ -158,7 +146,7 @@ def fast_loop(vcpu, ctx: ExitContext, absorption: "Optional[KernelAbsorption]", 
             return KICKED
         except BlockingIOError:             # an AP that accepted INIT or SIPI: run it again
             continue
-        reason, direction_size, port, count, offset = head(mapping, _EXIT_REASON_OFFSET)
+        reason, direction_size, port, count, offset = head(mapping, head_at)
         if absorption is not None and absorption.live:
             absorption.drain()
             locked = True

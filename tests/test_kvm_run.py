@@ -231,3 +231,10 @@ def test_the_binding_imports_neither_the_exit_dataclasses_nor_the_stats_reader_u
             "r.KvmRun(bytearray(4096)).decode(5); print('kvmrun.kvm.exits' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False", "True"]
+
+
+def test_the_fast_paths_one_unpack_reads_the_kernels_offsets():
+    from kvmrun.kvm.run import FAST_EXIT, FAST_EXIT_AT, OUT_1_BYTE, fast_io_data_offset
+    buf = io_exit(1, 1, 0x3F8, 1)
+    assert FAST_EXIT.unpack_from(buf, FAST_EXIT_AT) == (KvmExit.KVM_EXIT_IO, OUT_1_BYTE, 0x3F8, 1, PAGE)
+    assert fast_io_data_offset(3 * PAGE) == PAGE and fast_io_data_offset(PAGE) == -1
