@@ -16,6 +16,7 @@ from typing import Dict, Tuple
 
 from ..errors import KvmError
 from . import abi
+from ._fd import FdOwner
 
 _HEADER_SIZE = ctypes.sizeof(abi.kvm_stats_header)
 _DESC_SIZE = ctypes.sizeof(abi.kvm_stats_desc)
@@ -58,7 +59,7 @@ class Stat:
         return _U64.unpack(os.pread(self.fd, 8, self.at))[0]
 
 
-class StatsFile:
+class StatsFile(FdOwner):
     """A stats file descriptor (from Vm.stats() or Vcpu.stats()), owned and closed by this object."""
 
     def __init__(self, fd: int):
@@ -96,17 +97,6 @@ class StatsFile:
         data = _pread_exact(self.fd, end, self.data_offset)
         return {d.name: tuple(v for (v,) in _U64.iter_unpack(data[d.offset:d.offset + 8 * d.size]))
                 for d in descs}
-
-    def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def _pread_exact(fd: int, length: int, offset: int) -> bytes:

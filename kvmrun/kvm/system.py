@@ -7,6 +7,7 @@ from ..errors import KvmError, KvmUnavailable
 from . import abi
 from ._call import ioctl
 from .ioctl import Ioctl
+from ._fd import FdOwner
 
 KVM_DEVICE = "/dev/kvm"
 
@@ -14,7 +15,7 @@ _CPUID_MAX_ENTRIES = 256
 _SUPPORTED_CPUID: dict = {}
 
 
-class Kvm:
+class Kvm(FdOwner):
     def __init__(self, path: str = KVM_DEVICE):
         self.path = path
         try:
@@ -71,17 +72,6 @@ class Kvm:
 
     def create_vm(self) -> int:
         return ioctl(self.fd, Ioctl.KVM_CREATE_VM, 0)
-
-    def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def open_kvm(path: Optional[str] = None) -> Kvm:

@@ -1,7 +1,6 @@
 """Vm: one KVM virtual machine file descriptor: memory slots, the in-kernel interrupt controllers
 and PIT, IRQ lines, dirty logging, statistics, and the vCPUs."""
 import ctypes
-import os
 from typing import TYPE_CHECKING, Dict, List
 
 from . import abi
@@ -9,6 +8,7 @@ from ._call import ioctl
 from .ioctl import Ioctl
 from .system import Kvm
 from .vcpu import Vcpu
+from ._fd import FdOwner
 
 if TYPE_CHECKING:
     from .stats import StatsFile
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 PAGE_SIZE = 4096                 # x86 KVM's dirty bitmap has one bit per 4 KiB page
 
 
-class Vm:
+class Vm(FdOwner):
     def __init__(self, kvm: Kvm):
         self.kvm = kvm
         self.fd = kvm.create_vm()
@@ -102,17 +102,6 @@ class Vm:
     def create_vcpu(self, index: int) -> Vcpu:
         fd = ioctl(self.fd, Ioctl.KVM_CREATE_VCPU, index)
         return Vcpu(fd, index, self._vcpu_mmap_size)
-
-    def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def dirty_pages(bitmap: bytes) -> List[int]:
