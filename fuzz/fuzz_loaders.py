@@ -1,8 +1,9 @@
 """Coverage-guided fuzzing of kvmrun's image loaders with atheris (libFuzzer), run by `make fuzz`.
 
-Every input is an image, read the way `kvmrun boot` reads it; the first byte also picks the mode
-asked for. The only acceptable outcomes are a load plan that lies inside RAM and outside kvmrun's boot
-structures, or kvmrun's own LoaderError/ConfigError: anything else is a crash, which libFuzzer keeps.
+Every input is an image, read the way `kvmrun boot` reads it and set up by kvmrun's ABI (one vCPU);
+the first byte also picks the mode asked for. The only acceptable outcomes are a checked setup whose
+image lies inside RAM and outside kvmrun's boot structures, or kvmrun's own LoaderError/ConfigError:
+anything else is a crash, which libFuzzer keeps.
 Either way, planning must stay within a memory budget proportional to the image (measured with
 tracemalloc), whatever its headers claim. Inputs whose first byte is 0xC0 or more are also read as the
 parameters of a "header flood" ELF (many PT_LOAD headers each naming the whole file), the class of
@@ -22,14 +23,13 @@ sys.path.insert(0, str(ROOT))
 from kvmrun.boot.cpu_modes import Mode  # noqa: E402
 from kvmrun.boot.image import plan_image  # noqa: E402
 from kvmrun.boot.plan import check_plan  # noqa: E402
-from kvmrun.boot.structures import plan_boot_structures  # noqa: E402
+from kvmrun.boot.protocols import kvmrun_abi  # noqa: E402
+from kvmrun.boot.setup import check_setup  # noqa: E402
 from kvmrun.errors import ConfigError, LoaderError  # noqa: E402
 from kvmrun.memory import RamLayout, overlap  # noqa: E402
 
 RAM = RamLayout(16 << 20)
 MODES = (None, Mode.REAL, Mode.PROTECTED, Mode.LONG)
-RESERVED = {mode: plan_boot_structures(mode, RAM, 1, one_gib_pages=False).reserved
-            for mode in (Mode.REAL, Mode.PROTECTED, Mode.LONG)}
 
 # What planning may allocate: a few times the image, plus what the most program headers kvmrun
 # accepts (64 KiB of them: 1170 ELF64 or 2048 ELF32 headers) cost as segments, ~450 bytes each.
@@ -69,7 +69,7 @@ def flood_from(data: bytes) -> bytes:
 
 
 def check_image(data: bytes) -> bool:
-    """True when a plan came out (and holds every invariant), False for a LoaderError; raises
+    """True when a setup came out (and holds every invariant), False for a LoaderError; raises
     AssertionError or anything else for a bug."""
     if not data:
         return False
@@ -82,21 +82,25 @@ def check_image(data: bytes) -> bool:
     try:
         plan = plan_image(data, asked, None, None)
         mode = asked or plan.default_mode
-        check_plan(plan, RAM, RESERVED[mode], mode)
+        check_plan(plan, RAM, mode)
+        setup = kvmrun_abi.plan(plan, RAM, 1, mode, one_gib_pages=False)
+        check_setup(setup, RAM)
     except (LoaderError, ConfigError):
-        plan = None
+        setup = None
     finally:
         peak = tracemalloc.get_traced_memory()[1] - before
         if not tracing:
             tracemalloc.stop()
     assert peak <= memory_budget(len(data)), f"planning a {len(data)}-byte image allocated {peak} bytes"
-    if plan is None:
+    if setup is None:
         return False
-    for seg in plan.segments:
-        assert RAM.contains(seg.addr, seg.memsz), seg
-        assert len(seg.data) <= seg.memsz, seg
-        assert not any(overlap((seg.addr, seg.end), (r.start, r.end)) for r in RESERVED[mode]), seg
-    assert RAM.contains(plan.entry, 1)
+    image = [blob for blob in setup.blobs if not blob.structure]
+    assert len(image) == len(plan.segments) and setup.reserved, setup
+    for blob in image:
+        assert RAM.contains(blob.addr, blob.size), blob
+        assert len(blob.data) <= blob.size, blob
+        assert not any(overlap((blob.addr, blob.end), (r.start, r.end)) for r in setup.reserved), blob
+    assert all(RAM.contains(start.entry, 1) for start in setup.vcpus)
     return True
 
 

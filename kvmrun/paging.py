@@ -8,7 +8,6 @@ import functools
 from typing import NamedTuple
 
 from .layout import PAGE_SIZE, GiB
-from .memory import GuestMemory
 
 PRESENT = 1 << 0
 WRITABLE = 1 << 1
@@ -39,12 +38,6 @@ def table_pages(span: int, one_gib_pages: bool) -> int:
     gibs = -(-span // GiB)
     pdpts = -(-gibs // _ENTRIES)
     return 1 + pdpts + (0 if one_gib_pages else gibs)
-
-
-def build_identity_map(mem: GuestMemory, base: int, ram_top: int, one_gib_pages: bool) -> PageTables:
-    tables, data = identity_map_bytes(base, ram_top, one_gib_pages)
-    mem.write(base, data)
-    return tables
 
 
 def identity_map_bytes(base: int, ram_top: int, one_gib_pages: bool) -> "tuple[PageTables, bytes]":

@@ -3,9 +3,13 @@ import struct
 
 from kvmrun import layout
 from kvmrun.boot import cpu_modes as cm
-from kvmrun.boot.cpu_modes import EntryState, Mode
+from kvmrun.boot.cpu_modes import Mode
+from kvmrun.boot.protocols import kvmrun_abi
+from kvmrun.boot.raw import plan_raw
+from kvmrun.boot.setup import apply_setup, check_setup, vcpu_regs
 from kvmrun.kvm import abi
-from kvmrun.memory import GuestMemory
+from kvmrun.layout import MiB
+from kvmrun.memory import GuestMemory, RamLayout
 
 
 def descriptors():
@@ -38,8 +42,10 @@ def test_tss_has_no_io_bitmap():
 
 
 def test_descriptor_tables_land_at_their_layout_addresses():
-    mem = GuestMemory.for_tests(64 * 1024)
-    cm.write_descriptor_tables(mem)
+    mem = GuestMemory.for_tests(2 * MiB)
+    setup = kvmrun_abi.plan(plan_raw(b"\xf4", Mode.PROTECTED), mem, 1, Mode.PROTECTED, False)
+    check_setup(setup, mem)
+    apply_setup(setup, mem)
     assert mem.read(layout.GDT_ADDR, cm.GDT_LIMIT + 1) == cm.gdt_bytes()
     assert mem.read(layout.TSS_ADDR, 104) == cm.tss_bytes()
 
@@ -89,17 +95,21 @@ def test_real_mode_entries_above_64k_use_a_code_segment():
     assert cm.real_mode_code_segment(0xFFFFF) == (0xF000, 0xFFFF)
 
 
+def abi_regs(mode, cpus, index):
+    """vCPU `index`'s general registers as kvmrun's ABI starts it, with 128 MiB of RAM."""
+    setup = kvmrun_abi.plan(plan_raw(b"\xf4", mode), RamLayout(128 * MiB), cpus, mode, False)
+    return vcpu_regs(setup.vcpus[index])
+
+
 def test_entry_registers_long_mode():
-    regs = cm.entry_regs(Mode.LONG, EntryState(entry=0x100000, vcpu_index=2, vcpu_count=4,
-                                               ram_kib=131072, stack_top=0x7FE0000))
+    regs = abi_regs(Mode.LONG, cpus=4, index=2)
     assert (regs.rip, regs.rdi, regs.rsi, regs.rdx, regs.rsp, regs.rflags) == \
         (0x100000, 2, 4, 131072, 0x7FE0000, 0x2)
     assert regs.rax == regs.rbx == regs.rcx == regs.rbp == regs.r8 == regs.r15 == 0
 
 
 def test_entry_registers_real_mode():
-    regs = cm.entry_regs(Mode.REAL, EntryState(entry=0x7C00, vcpu_index=0, vcpu_count=1,
-                                               ram_kib=131072, stack_top=0))
+    regs = abi_regs(Mode.REAL, cpus=1, index=0)
     assert (regs.rip, regs.rsp, regs.rdx, regs.rdi, regs.rsi, regs.rflags) == (0x7C00, 0x7C00, 0x80, 0, 0, 2)
 
 

@@ -1,16 +1,21 @@
-"""Raw images, reading image files, and checking a plan against RAM and kvmrun's structures."""
+"""Raw images, reading image files, checking a plan against RAM, where kvmrun's structures go, and
+writing a plan's segments through the boot protocol."""
 import os
 
 import pytest
 
 from kvmrun.boot.cpu_modes import Mode
-from kvmrun.boot.image import plan_image, read_image
-from kvmrun.boot.plan import LoadPlan, LoadSegment, Reserved, apply_plan, check_plan
+from kvmrun.boot.image import plan_image
+from kvmrun.boot.plan import LoadPlan, LoadSegment, check_plan
+from kvmrun.boot.prepare import plan_image_for
+from kvmrun.boot.protocols import kvmrun_abi
 from kvmrun.boot.raw import plan_raw
+from kvmrun.boot.setup import apply_setup, check_setup
 from kvmrun.boot.structures import plan_boot_structures
 from kvmrun.errors import ConfigError, LoaderError
 from kvmrun.layout import GiB, MiB
 from kvmrun.memory import GuestMemory, RamLayout
+from kvmrun.options import BootConfig
 
 from elfimage import Seg, elf
 
@@ -49,22 +54,23 @@ def test_a_raw_image_with_the_boot_signature_gets_a_note_when_no_mode_is_asked()
 
 
 def test_read_image_errors(tmp_path):
-    with pytest.raises(LoaderError, match=r"nope\.bin: no such file$"):
-        read_image(str(tmp_path / "nope.bin"), 1 << 20)
-    with pytest.raises(LoaderError, match="is a directory"):
-        read_image(str(tmp_path), 1 << 20)
+    """Read as kvmrun boot reads it: each error names the file once (boot/prepare.py's _naming)."""
+    def refusal(path):
+        with pytest.raises(LoaderError) as err:
+            plan_image_for(BootConfig(str(path), memory=MiB))
+        return str(err.value)
+    assert refusal(tmp_path / "nope.bin") == f"{tmp_path}/nope.bin: no such file"
+    assert refusal(tmp_path) == f"{tmp_path}: is a directory, not an image"
     empty = tmp_path / "empty.bin"
     empty.write_bytes(b"")
-    with pytest.raises(LoaderError, match="empty.bin: the image is empty$"):
-        read_image(str(empty), 1 << 20)
+    assert refusal(empty) == f"{empty}: the image is empty"
     big = tmp_path / "big.bin"
-    big.write_bytes(b"\0" * 5000)
-    with pytest.raises(LoaderError, match=r"the image \(5000 bytes\) is larger than guest RAM \(4096 bytes\)"):
-        read_image(str(big), 4096)
+    big.write_bytes(b"\0" * (MiB + 1))
+    assert refusal(big) == (f"{big}: the image ({MiB + 1} bytes) is larger than guest RAM ({MiB} bytes); "
+                            "give more with --memory")
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
-    with pytest.raises(LoaderError, match="fifo: not a regular file$"):
-        read_image(str(fifo), 1 << 20)
+    assert refusal(fifo) == f"{fifo}: not a regular file"
 
 
 def plan_of(*segments, entry=None):
@@ -76,43 +82,37 @@ def plan_of(*segments, entry=None):
 
 def test_check_plan_refuses_segments_outside_ram():
     mem = GuestMemory.for_tests(2 * MiB)
-    check_plan(plan_of((0x100000, 1 * MiB)), mem, [], Mode.LONG)          # exactly fits
+    check_plan(plan_of((0x100000, 1 * MiB)), mem, Mode.LONG)          # exactly fits
     with pytest.raises(LoaderError) as err:
-        check_plan(plan_of((0x100000, 1 * MiB + 1)), mem, [], Mode.LONG)  # one byte over
+        check_plan(plan_of((0x100000, 1 * MiB + 1)), mem, Mode.LONG)  # one byte over
     assert str(err.value) == ("segment 0 (PT_LOAD) (0x100000-0x200001, 1048577 bytes) does not fit in guest "
                               "RAM (0x0-0x200000); give more with --memory")
-
-
-def test_check_plan_refuses_overlap_with_boot_structures():
-    mem = GuestMemory.for_tests(2 * MiB)
-    reserved = [Reserved(0x1000, 0x3000, "page tables")]
-    check_plan(plan_of((0x3000, 0x1000)), mem, reserved, Mode.LONG)
-    with pytest.raises(LoaderError, match=r"^segment 0 \(PT_LOAD\) \(0x2fff-0x3fff\) overlaps kvmrun's page "
-                                          r"tables at 0x1000-0x3000$"):
-        check_plan(plan_of((0x2FFF, 0x1000)), mem, reserved, Mode.LONG)
 
 
 def test_check_plan_entry_rules():
     mem = GuestMemory.for_tests(2 * MiB)
     with pytest.raises(LoaderError, match="^entry point 0x300000 lies outside guest RAM"):
-        check_plan(plan_of((0x1000, 16), entry=0x300000), mem, [], Mode.LONG)
+        check_plan(plan_of((0x1000, 16), entry=0x300000), mem, Mode.LONG)
     big = GuestMemory(5 * GiB)
     try:
         with pytest.raises(LoaderError, match="cannot be reached in protected mode"):
-            check_plan(plan_of((0x1000, 16), entry=4 * GiB), big, [], Mode.PROTECTED)
+            check_plan(plan_of((0x1000, 16), entry=4 * GiB), big, Mode.PROTECTED)
     finally:
         big.close()
 
 
-def test_apply_plan_copies_data_and_zeroes_the_rest():
+def test_a_segment_is_written_with_its_data_and_the_rest_zeroed():
     mem = GuestMemory.for_tests(1 * MiB)
     mem.write(0x10000, b"\xaa" * 0x2000)
     plan = LoadPlan("ELF64", Mode.LONG, 0x10000, (LoadSegment(0x10000, b"abcd", 0x1800, "segment 0"),))
-    result = apply_plan(plan, mem, Mode.LONG)
+    setup = kvmrun_abi.plan(plan, mem, 1, Mode.LONG, False)
+    check_setup(setup, mem)
+    apply_setup(setup, mem)
     assert mem.read(0x10000, 4) == b"abcd"
     assert mem.read(0x10004, 0x17FC) == bytes(0x17FC)
     assert mem.read(0x11800, 0x800) == b"\xaa" * 0x800
-    assert result.ranges == ((0x10000, 0x11800),) and result.entry == 0x10000
+    assert [(b.addr, b.end) for b in setup.blobs if not b.structure] == [(0x10000, 0x11800)]
+    assert [start.entry for start in setup.vcpus] == [0x10000]
 
 
 def test_boot_structures_per_mode():

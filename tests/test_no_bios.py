@@ -5,18 +5,26 @@ import struct
 import pytest
 
 from kvmrun.boot.cpu_modes import Mode
-from kvmrun.boot.no_bios import STUBS_ADDR, halted_in_stub, unhandled_interrupt, write_no_bios
-from kvmrun.boot.plan import check_plan
+from kvmrun.boot.no_bios import STUBS_ADDR, halted_in_stub, unhandled_interrupt
+from kvmrun.boot.protocols import kvmrun_abi
 from kvmrun.boot.raw import plan_raw
-from kvmrun.boot.structures import plan_boot_structures, write_boot_structures
+from kvmrun.boot.setup import apply_setup, check_setup
 from kvmrun.errors import LoaderError
 from kvmrun.memory import GuestMemory
 from kvmrun.vectors import describe, service_name
 
 
+def real_mode_setup(mem, image=b"\xf4", load_addr=None):
+    """kvmrun's ABI in real mode for a raw image, checked: the vector table and the stubs as blobs."""
+    setup = kvmrun_abi.plan(plan_raw(image, Mode.REAL, load_addr=load_addr), mem, 1, Mode.REAL, False)
+    check_setup(setup, mem)
+    return setup
+
+
 def real_mode_memory():
+    """1 MiB of RAM as a real-mode boot leaves it: only the vector table, the stubs and a HLT at 0x7C00."""
     mem = GuestMemory.for_tests(1 << 20)
-    write_boot_structures(Mode.REAL, mem, one_gib_pages=False)
+    apply_setup(real_mode_setup(mem), mem)
     return mem
 
 
@@ -30,12 +38,11 @@ def test_every_vector_leads_to_its_own_hlt():
 
 def test_images_may_not_overlap_the_vector_table_or_the_stubs():
     mem = GuestMemory.for_tests(1 << 20)
-    reserved = plan_boot_structures(Mode.REAL, mem, 1, one_gib_pages=False).reserved
-    check_plan(plan_raw(b"\xf4" * 512, Mode.REAL), mem, reserved, Mode.REAL)        # a boot sector at 0x7C00
+    real_mode_setup(mem, b"\xf4" * 512)                                              # a boot sector at 0x7C00
     with pytest.raises(LoaderError, match=r"overlaps kvmrun's real-mode interrupt vector table at 0x0-0x400$"):
-        check_plan(plan_raw(b"\xf4" * 16, Mode.REAL, load_addr=0x3F8), mem, reserved, Mode.REAL)
+        real_mode_setup(mem, b"\xf4" * 16, load_addr=0x3F8)
     with pytest.raises(LoaderError, match=r"overlaps kvmrun's no-BIOS interrupt stubs at 0xf0000-0xf0100$"):
-        check_plan(plan_raw(b"\xf4" * 0x10000, Mode.REAL, load_addr=0xE8000), mem, reserved, Mode.REAL)
+        real_mode_setup(mem, b"\xf4" * 0x10000, load_addr=0xE8000)
 
 
 def test_a_halt_just_past_a_stub_names_its_vector():
@@ -45,7 +52,6 @@ def test_a_halt_just_past_a_stub_names_its_vector():
     assert halted_in_stub(STUBS_ADDR, 0x100, mem) == 0xFF
     assert halted_in_stub(0, 0x7C06, mem) is None             # the guest's own HLT
     assert halted_in_stub(STUBS_ADDR, 0x101, mem) is None     # past the stubs
-    write_no_bios(mem)
     mem.write(STUBS_ADDR + 0x10, b"\x90")                     # the guest wrote over a stub
     assert halted_in_stub(STUBS_ADDR, 0x11, mem) is None
 

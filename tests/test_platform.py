@@ -11,17 +11,14 @@ import queue
 import threading
 import time
 from collections import deque
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from conftest import guest
-from kvmrun.boot.cpu_modes import EntryState, entry_regs, initial_sregs
 from kvmrun.boot.cpuid import cpuid_for_vcpu
-from kvmrun.boot.image import plan_image
-from kvmrun.boot.plan import apply_plan, check_plan
-from kvmrun.boot.structures import plan_boot_structures, write_boot_structures
+from kvmrun.boot.prepare import plan_boot
+from kvmrun.boot.setup import apply_setup, vcpu_regs, vcpu_sregs
 from kvmrun.errors import ConfigError, KvmUnavailable
 from kvmrun.kvm import exits
 from kvmrun.kvm.abi import Cap, KvmExit, LapicReg, MpState
@@ -29,6 +26,7 @@ from kvmrun.kvm.kick import install_kick_handler, kick
 from kvmrun.kvm.system import open_kvm
 from kvmrun.kvm.vm import Vm
 from kvmrun.memory import GuestMemory
+from kvmrun.options import BootConfig
 from kvmrun.platform.halt import RFLAGS_IF, HaltWatch, confirm_halted
 from kvmrun.platform.interrupts import IrqLine, create_interrupt_controllers, set_up_vcpu
 from kvmrun.platform.kvm_pages import place_kvm_pages
@@ -218,34 +216,28 @@ class Harness:
 
 @contextlib.contextmanager
 def irqchip_machine(name, cpus=1, ap_start="entry", memory=64 << 20):
-    """The guest loaded and every vCPU set up as boot() does it, with the platform's interrupt
-    controllers; yields (vm, vcpus)."""
-    plan = plan_image(Path(guest(name)).read_bytes(), None, None, None)
-    mode = plan.default_mode
+    """The guest loaded and every vCPU set up as boot() does it (plan_boot's checked setup, written
+    and handed to the vCPUs), with the platform's interrupt controllers; yields (vm, vcpus)."""
+    config = BootConfig(guest(name), memory=memory, cpus=cpus, irqchip=True, ap_start=ap_start)
     with contextlib.ExitStack() as stack:
         kvm = stack.enter_context(open_kvm())
+        setup, _ = plan_boot(config, kvm.offers_1g_pages())
+        assert setup.needs == PlatformNeeds(irqchip=True, ap_start=ap_start)
         mem = stack.enter_context(GuestMemory(memory))
-        one_gib = kvm.offers_1g_pages()
-        structures = plan_boot_structures(mode, mem, cpus, one_gib)
-        check_plan(plan, mem, structures.reserved, mode)
-        cr3 = write_boot_structures(mode, mem, one_gib)
-        loaded = apply_plan(plan, mem, mode)
+        apply_setup(setup, mem)
         vm = stack.enter_context(Vm(kvm))
         place_kvm_pages(kvm, vm)
         create_interrupt_controllers(kvm, vm)
         for region in mem.regions:
             vm.add_memory(region.guest_addr, region.size, mem.host_address() + region.host_offset)
         vcpus = []
-        for index in range(cpus):
+        for index, start in enumerate(setup.vcpus):
             vcpu = vm.create_vcpu(index)
             stack.callback(vcpu.close)
             vcpu.set_cpuid(cpuid_for_vcpu(kvm.supported_cpuid(), index))
-            sregs = vcpu.get_sregs()
-            initial_sregs(sregs, mode, loaded.entry, cr3)
-            vcpu.set_sregs(sregs)
-            vcpu.set_regs(entry_regs(mode, EntryState(loaded.entry, index, cpus, memory >> 10,
-                                                      structures.stack_tops[index])))
-            set_up_vcpu(vcpu, ap_start)
+            vcpu.set_sregs(vcpu_sregs(start, vcpu.get_sregs()))      # from the reset state: keeps the APIC base
+            vcpu.set_regs(vcpu_regs(start))
+            set_up_vcpu(vcpu, setup.needs.ap_start)
             vcpus.append(vcpu)
         yield vm, vcpus
 

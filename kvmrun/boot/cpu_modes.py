@@ -1,4 +1,5 @@
-"""GDT, TSS and the CPU state (sregs, regs) a guest starts with in each mode. Pure logic.
+"""GDT, TSS and the segment and control registers (sregs) a guest starts with in each mode; the
+general registers are the boot protocol's (boot/setup.py, vcpu_regs). Pure logic.
 
 Segment state follows the Intel SDM's rules for VM entry (vol. 3C, 28.3.1.2): accessed code and data
 segments, CS.L=1 with CS.D=0 in long mode, TR a present busy TSS, EFER.LMA together with LME and PG.
@@ -9,7 +10,6 @@ from typing import List, NamedTuple, Tuple
 
 from .. import layout
 from ..kvm import abi
-from ..memory import GuestMemory
 
 
 class Mode(str, Enum):
@@ -104,11 +104,6 @@ def tss_bytes() -> bytes:
     return bytes(tss)
 
 
-def write_descriptor_tables(mem: GuestMemory) -> None:
-    mem.write(layout.GDT_ADDR, gdt_bytes())
-    mem.write(layout.TSS_ADDR, tss_bytes())
-
-
 def _load_flat(sregs: abi.kvm_sregs, code: Segment) -> None:
     sregs.cs = code.to_kvm()
     for name in ("ds", "es", "fs", "gs", "ss"):
@@ -157,30 +152,6 @@ def initial_sregs(sregs: abi.kvm_sregs, mode: Mode, entry: int, cr3: int) -> Non
         protected_mode_sregs(sregs)
     else:
         long_mode_sregs(sregs, cr3)
-
-
-class EntryState(NamedTuple):
-    """What the ABI hands a vCPU in its general registers."""
-    entry: int
-    vcpu_index: int
-    vcpu_count: int
-    ram_kib: int
-    stack_top: int
-
-
-def entry_regs(mode: Mode, state: EntryState) -> abi.kvm_regs:
-    regs = abi.kvm_regs(rflags=RFLAGS_RESERVED)
-    if mode is Mode.REAL:
-        regs.rip = real_mode_code_segment(state.entry)[1]
-        regs.rsp = layout.REAL_MODE_SP
-        regs.rdx = layout.REAL_MODE_BOOT_DRIVE
-        return regs
-    regs.rip = state.entry
-    regs.rdi = state.vcpu_index
-    regs.rsi = state.vcpu_count
-    regs.rdx = state.ram_kib
-    regs.rsp = state.stack_top
-    return regs
 
 
 def stack_tops(ram_top: int, cpus: int) -> List[int]:

@@ -11,27 +11,28 @@ from .raw import BOOT_SECTOR_NOTE, looks_like_boot_sector, plan_raw
 
 
 def read_image(path: str, max_size: int) -> bytes:
-    """The file's bytes; refuses what is not a regular file or cannot be in RAM anyway."""
+    """The file's bytes; refuses what is not a regular file or cannot be in RAM anyway. The errors do
+    not name the file: boot/prepare.py puts its path in front of every loader error."""
     try:
         info = os.stat(path)
     except FileNotFoundError:
-        raise LoaderError(f"{path}: no such file") from None
+        raise LoaderError("no such file") from None
     except OSError as err:
-        raise LoaderError(f"{path}: {err.strerror}") from None
+        raise LoaderError(err.strerror or str(err)) from None
     if stat.S_ISDIR(info.st_mode):
-        raise LoaderError(f"{path}: is a directory, not an image")
+        raise LoaderError("is a directory, not an image")
     if not stat.S_ISREG(info.st_mode):
-        raise LoaderError(f"{path}: not a regular file")
+        raise LoaderError("not a regular file")
     if info.st_size == 0:
-        raise LoaderError(f"{path}: the image is empty")
+        raise LoaderError("the image is empty")
     if info.st_size > max_size:
-        raise LoaderError(f"{path}: the image ({info.st_size} bytes) is larger than guest RAM "
+        raise LoaderError(f"the image ({info.st_size} bytes) is larger than guest RAM "
                           f"({max_size} bytes); give more with --memory")
     try:
         with open(path, "rb") as f:
             return f.read()
     except OSError as err:
-        raise LoaderError(f"{path}: {err.strerror}") from None
+        raise LoaderError(err.strerror or str(err)) from None
 
 
 def plan_image(image: bytes, mode: Optional[Mode], load_addr: Optional[int],

@@ -32,11 +32,6 @@ def stubs_bytes() -> bytes:
     return bytes([HLT]) * VECTORS
 
 
-def write_no_bios(mem: GuestMemory) -> None:
-    mem.write(IVT_ADDR, ivt_bytes())
-    mem.write(STUBS_ADDR, stubs_bytes())
-
-
 class UnhandledInterrupt(NamedTuple):
     vector: int
     how: str                      # "int" (int n), "int3", "into", "int1", or "exception"

@@ -23,7 +23,7 @@ from .setup import BootSetup, check_setup
 
 @contextlib.contextmanager
 def _naming(image: str) -> Iterator[None]:
-    """Loader errors name the image they are about."""
+    """Loader errors name the image they are about: the one place that puts its path in front."""
     try:
         yield
     except LoaderError as err:
@@ -42,13 +42,13 @@ def plan_image_for(config: BootConfig) -> Tuple[LoadPlan, Mode]:
     """The image's plan and mode, the image checked against RAM alone; the rules of options.py in the
     order kvmrun has always applied them (so a user sees the same error first)."""
     check_config(config)
-    image = read_image(config.image, config.memory)
-    if is_elf(image):
-        refuse_raw_only_options(config, "ELF")
     with _naming(config.image):
+        image = read_image(config.image, config.memory)
+        if is_elf(image):
+            refuse_raw_only_options(config, "ELF")
         image_plan = plan_image(image, config.mode, config.load_addr, config.entry)
         mode = config.mode or image_plan.default_mode
-        check_plan(image_plan, RamLayout(config.memory), (), mode)
+        check_plan(image_plan, RamLayout(config.memory), mode)
     refuse_smp_in_real_mode(config, mode)
     return image_plan, mode
 

@@ -1,10 +1,11 @@
-"""Where kvmrun's own boot structures go for a given mode and RAM size, and writing them."""
+"""Where kvmrun's own boot structures go for a given mode and RAM size (boot/protocols/kvmrun_abi.py
+builds and places them)."""
 from typing import List, NamedTuple, Tuple
 
 from .. import layout, paging
 from ..errors import ConfigError
-from ..memory import GuestMemory, RamLayout, RamRegion
-from .cpu_modes import GDT_LIMIT, Mode, stack_tops, write_descriptor_tables
+from ..memory import RamLayout, RamRegion
+from .cpu_modes import GDT_LIMIT, Mode, stack_tops
 from .plan import Reserved
 
 
@@ -44,16 +45,3 @@ def plan_boot_structures(mode: Mode, mem: RamLayout, cpus: int, one_gib_pages: b
                           "give more with --memory")
     reserved.append(Reserved(bottom, top, f"vCPU stack{'s' if cpus > 1 else ''}"))
     return BootStructures(reserved=tuple(reserved), stack_tops=tuple(stack_tops(top, cpus)))
-
-
-def write_boot_structures(mode: Mode, mem: GuestMemory, one_gib_pages: bool) -> int:
-    """Write GDT, TSS and (long mode) page tables, or in real mode the interrupt vector table and its
-    no-BIOS stubs; returns CR3 (0 without paging)."""
-    if mode is Mode.REAL:
-        from .no_bios import write_no_bios
-        write_no_bios(mem)
-        return 0
-    write_descriptor_tables(mem)
-    if mode is Mode.LONG:
-        return paging.build_identity_map(mem, layout.PAGE_TABLES_ADDR, mem.top, one_gib_pages).cr3
-    return 0
