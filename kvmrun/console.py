@@ -221,27 +221,34 @@ class StdinPump:
             self.queue.refill = self._refill
 
     def _refill(self) -> bool:
-        self.on_readable()
+        """On the vCPU's thread, inside a UART access (the device lock held): read, but call nobody:
+        the UART looks at what arrived itself."""
+        self._read()
         return self.queue.buffered()
 
     def wants_input(self) -> bool:
         return not self.eof and self.queue.room() > 0
 
     def on_readable(self) -> None:
+        """The host loop's: read what there is and tell the UART (its interrupt may rise)."""
+        if self._read():
+            self.on_input()
+
+    def _read(self) -> bool:
         room = self.queue.room()
         if self.eof or room <= 0:
-            return
+            return False
         try:
             chunk = os.read(self.fd, min(room, _READ_CHUNK))
         except (BlockingIOError, InterruptedError):
-            return
+            return False
         except OSError:
             chunk = b""
         if not chunk:
             self.eof = True
-            return
+            return False
         self.queue.feed(chunk)
-        self.on_input()
+        return True
 
 
 class BytesInput:

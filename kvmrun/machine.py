@@ -39,8 +39,12 @@ from .runtime.hostloop import HostLoop
 from .runtime.machine import Machine
 
 TICK_SECONDS = 0.05                 # how often output that waits (in the ring, in a buffer) is shown
-HALT_POLL_SECONDS = 0.001           # under the irqchip: how often every vCPU's "blocking" is read
-HALT_POLL_MAX_SECONDS = 0.05        # ... backing off to this while the guest idles with interrupts on
+# Under the irqchip: how often every vCPU's "blocking" statistic is read (one pread each). Often at
+# first, so a short guest's last `cli; hlt` ends the run at once; less often while it keeps running,
+# and less still while it idles with interrupts on (each of those checks pauses every vCPU).
+HALT_POLL_SECONDS = 0.00025
+HALT_POLL_RUNNING_SECONDS = 0.002
+HALT_POLL_IDLE_SECONDS = 0.05
 
 
 def boot(config: BootConfig, output, serial_input=None, handle_signals: bool = False,
@@ -227,10 +231,15 @@ def _halt():
 
 
 def _pump_stdin(host: HostLoop, pump, devices: Optional[_Devices]) -> None:
-    """The host loop reads stdin while the UART's queue has room, and stops watching at EOF."""
+    """The host loop reads stdin while the UART's queue has room, and stops watching at EOF. A file
+    (not pollable) is read by the UART's queue on demand; under the irqchip the host loop reads it
+    ahead too, so a guest waiting for COM1's interrupt gets one."""
     if devices is not None:
         pump.on_input = devices.input_arrived
-    if not pump.pollable:               # a file: the UART's queue reads it on demand
+    if not pump.pollable:
+        if devices is not None:
+            host.every(TICK_SECONDS, pump.on_readable)
+            pump.on_readable()
         return
     watching = [False]
 
@@ -266,8 +275,9 @@ def _finish_output(output, outcome: Optional[Outcome], signalled: list, deadline
 class HaltDetection:
     """Under the in-kernel irqchip KVM keeps a halted vCPU inside KVM_RUN: the run ends with 0 once
     every vCPU is halted with interrupts off (or never started), confirmed on each vCPU's own thread
-    (platform/halt.py). Polled every millisecond; while the guest idles with interrupts on, the
-    confirmations back off so an idle guest is not paused a thousand times a second."""
+    (platform/halt.py). Polled every quarter millisecond at first, every 2 ms while the guest runs on;
+    while it idles with interrupts on, the confirmations back off to every 50 ms, so an idle guest is
+    not paused hundreds of times a second."""
 
     def __init__(self, runtime: Machine, watch):
         self.runtime = runtime
@@ -278,7 +288,7 @@ class HaltDetection:
         from .platform.halt import confirm_halted
         runtime = self.runtime
         if not self.watch.all_blocking():
-            self.interval = HALT_POLL_SECONDS
+            self.interval = min(self.interval * 2, HALT_POLL_RUNNING_SECONDS)
             return self.interval
         if not runtime.pause_all():
             return None
@@ -290,25 +300,28 @@ class HaltDetection:
                 runtime.finish(Outcome.halted())
             else:
                 runtime.resume()
-        self.interval = min(self.interval * 2, HALT_POLL_MAX_SECONDS)
+        self.interval = min(max(self.interval, HALT_POLL_RUNNING_SECONDS) * 2, HALT_POLL_IDLE_SECONDS)
         return self.interval
 
 
 class _Teardown:
-    """Closes finished machines (VM, vCPUs, RAM) on a background thread, one at a time, at most a few
-    behind: the caller has its result without waiting for KVM to tear an irqchip down."""
-    BACKLOG = 4
+    """Closes finished machines (VM, vCPUs, RAM) on background threads, a bounded backlog behind: the
+    caller has its result without waiting for KVM to tear an irqchip down. That wait is the kernel's
+    (SRCU grace periods, ~15-20 ms here, little CPU), so several closers overlap it."""
+    CLOSERS = 4
+    BACKLOG = 8
 
     def __init__(self):
         self._queue: "queue.Queue[contextlib.ExitStack]" = queue.Queue(self.BACKLOG)
-        self._thread: Optional[threading.Thread] = None
+        self._threads: List[threading.Thread] = []
         self._lock = threading.Lock()
 
     def hand_over(self, stack: contextlib.ExitStack) -> None:
         with self._lock:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._close_all, name="kvmrun-teardown", daemon=True)
-                self._thread.start()
+            while len(self._threads) < self.CLOSERS:
+                thread = threading.Thread(target=self._close_all, name="kvmrun-teardown", daemon=True)
+                thread.start()
+                self._threads.append(thread)
         self._queue.put(stack)            # waits when the backlog is full: bounded memory
 
     def wait(self) -> None:

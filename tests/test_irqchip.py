@@ -61,3 +61,21 @@ def test_the_api_and_manifests_take_the_same_options(tmp_path):
                                                                                serial="AP 1 started")
     with pytest.raises(kvmrun.ConfigError, match="^irqchip must be 'on' or 'off', not 'yes'$"):
         kvmrun.run(guest("lapic_timer64.elf"), irqchip="yes")
+
+
+@pytest.mark.parametrize("stdin_kind", ["file", "/dev/zero"])
+def test_stdin_from_a_file_under_the_irqchip(tmp_path, stdin_kind):
+    """A file cannot be watched by the host loop: the UART's queue reads it on demand and the host
+    loop reads it ahead for COM1's interrupt. This once deadlocked (the device lock taken twice)."""
+    import subprocess
+    import sys
+    path = tmp_path / "input"
+    path.write_bytes(b"hi\n")
+    with open(path if stdin_kind == "file" else "/dev/zero", "rb") as stdin:
+        result = subprocess.run([sys.executable, "-m", "kvmrun", "boot", "--irqchip", "on", "--timeout", "5",
+                                 guest("uart_irq64.elf" if stdin_kind == "file" else "echo64.elf")],
+                                stdin=stdin, capture_output=True, timeout=60)
+    if stdin_kind == "file":
+        assert result.returncode == 0 and result.stdout.startswith(b"> hi\n"), result.stderr
+    else:
+        assert result.returncode == 124 and result.stdout.startswith(b"> ")     # NULs never end a line

@@ -23,7 +23,9 @@ class Periodic:
 class HostLoop:
     def __init__(self, machine):
         self.machine = machine
-        self._selector = selectors.DefaultSelector()
+        # select(2), not epoll: it sleeps with microsecond precision, where epoll rounds up to whole
+        # milliseconds; halt detection's first checks come well within one. Few descriptors here.
+        self._selector = selectors.SelectSelector()
         self._periodic: List[Periodic] = []
         self._selector.register(machine.wakeup, selectors.EVENT_READ, self._drain_wakeup)
 
