@@ -3,6 +3,7 @@
 `kvmrun boot` runs through the same machine.boot(), so the CLI and the API cannot disagree on how a
 guest ended: Result.status is exactly the status the CLI would exit with.
 """
+import os
 import re
 import time
 from dataclasses import dataclass
@@ -48,6 +49,8 @@ class Result:
         A fault or timeout passes only when `reason` names it: status 1 or 124 alone is not enough,
         since a guest may write those values to the exit port too."""
         expected = parse_reason(reason) if reason is not None else None
+        if status is not DEFAULT and status is not None and (isinstance(status, bool) or not isinstance(status, int)):
+            raise TypeError(f"status must be an int or None, not {type(status).__name__}")
         if status is DEFAULT:
             status = 0 if expected is None else None
         problems = []
@@ -95,6 +98,9 @@ def run_in_suite(image, *, stdin: Union[bytes, str] = b"", background_teardown: 
     unknown = sorted(set(options) - set(BY_NAME))
     if unknown:
         raise TypeError(f"run() got an unexpected keyword argument {unknown[0]!r}")
+    if not isinstance(image, (str, bytes, os.PathLike)):
+        raise TypeError(f"image must be a path (str, bytes or os.PathLike), not {type(image).__name__}")
+    image = os.fsdecode(image)
     config = boot_config(image, options)
     output = CapturedOutput()
     start = time.perf_counter()
@@ -110,7 +116,7 @@ run.__doc__ = (run.__doc__ or "").format(options=", ".join(option.name for optio
 
 def stdin_bytes(stdin) -> bytes:
     if isinstance(stdin, str):
-        return stdin.encode()
+        return stdin.encode("utf-8", "surrogateescape")     # undecodable bytes (os.fsdecode's) go back
     if isinstance(stdin, (bytes, bytearray, memoryview)):
         return bytes(stdin)
     raise TypeError(f"stdin must be bytes or str, not {type(stdin).__name__}")

@@ -12,19 +12,49 @@ from .outcome import STATUS_NO_KVM, STATUS_SIGNAL_BASE, STATUS_USAGE, Reason
 CLOSED_STANDARD_FDS: "frozenset[int]" = frozenset()     # of 0, 1 and 2, those closed when kvmrun started
 
 
+class _StdoutFailed(Exception):
+    """Help or the version could not be written: the OSError, as something click does not handle."""
+
+    def __init__(self, error: OSError):
+        super().__init__(error)
+        self.error = error
+
+
+class _ParsedCommand(click.Command):
+    """A command whose --help, when stdout cannot take it, ends as KvmrunGroup.main says."""
+
+    def make_context(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        return _parsing(super().make_context, *args, **kwargs)
+
+
+def _parsing(make_context, *args, **kwargs):
+    # Parsing writes nothing but --help and --version, so an OSError here is stdout's: click itself
+    # would turn EPIPE into status 1 and anything else into a traceback.
+    try:
+        return make_context(*args, **kwargs)
+    except OSError as err:
+        raise _StdoutFailed(err) from None
+
+
 class KvmrunGroup(click.Group):
     """Usage errors as one line, `kvmrun: error: ...`, with status 2 and where to find help."""
+
+    command_class = _ParsedCommand
+
+    def make_context(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        return _parsing(super().make_context, *args, **kwargs)
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):  # type: ignore[override]
         from .stdio import fill_closed_standard_fds
         global CLOSED_STANDARD_FDS
         # First: no file kvmrun opens (/dev/kvm, a worker's pipe) may become stdin, stdout or stderr.
         CLOSED_STANDARD_FDS = fill_closed_standard_fds()
+        _give_python_the_filled_fds(CLOSED_STANDARD_FDS)
         args = sys.argv[1:] if args is None else list(args)
-        if not args:                 # bare `kvmrun`: its help, as a command group's convention is
-            click.echo(self.get_help(click.Context(self, info_name="kvmrun")))
-            sys.exit(0)
         try:
+            if not args:                 # bare `kvmrun`: its help, as a command group's convention is
+                click.echo(self.get_help(click.Context(self, info_name="kvmrun")))
+                sys.exit(0)
             status = super().main(args, prog_name or "kvmrun", complete_var, standalone_mode=False, **extra)
         except click.UsageError as err:
             where = err.ctx.command_path if err.ctx is not None else "kvmrun"
@@ -32,7 +62,36 @@ class KvmrunGroup(click.Group):
             sys.exit(STATUS_USAGE)
         except click.Abort:
             sys.exit(130)
+        except (_StdoutFailed, OSError) as failed:
+            sys.exit(_stdout_failed(failed.error if isinstance(failed, _StdoutFailed) else failed))
         sys.exit(status if isinstance(status, int) else 0)
+
+
+def _give_python_the_filled_fds(filled: "frozenset[int]") -> None:
+    """Python leaves sys.stdout None where fd 1 was closed at start-up: give it a stream on the
+    /dev/null now there, so every command writes to it as to any stdout."""
+    for fd, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")):
+        if fd in filled and getattr(sys, name) is None:
+            setattr(sys, name, open(fd, "r" if fd == 0 else "w", closefd=False,
+                                    errors="backslashreplace" if fd == 2 else None))
+
+
+def _stdout_failed(err: OSError) -> int:
+    """One line on stderr (none for a reader that went away: 141, as for a guest's output), and
+    what is still buffered dropped, so that Python's flush at exit cannot fail a second time."""
+    import errno
+    import os
+    from .outcome import STATUS_OUTPUT_CLOSED
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 1)
+        os.close(null)
+    except OSError:
+        pass
+    if err.errno == errno.EPIPE:
+        return STATUS_OUTPUT_CLOSED
+    click.echo(f"kvmrun: error: cannot write to stdout: {err.strerror}", err=True)
+    return STATUS_USAGE
 
 
 BOOT_EXAMPLES = """\b
@@ -146,7 +205,7 @@ def test(manifest, jobs, junit_xml, keyword):
     from rich.console import Console
     from .kvm.system import open_kvm
     from .outcome import STATUS_OUTPUT_CLOSED, STATUS_SIGNAL_BASE
-    from .suite.manifest import load_manifest
+    from .suite.manifest import load_manifest, refuse_what_this_host_cannot
     from .suite.report import GuardedOutput, Progress, show_summary, tally
     from .suite.runner import Cancelled, SuiteRun, cancel_on_signals, default_jobs
     try:
@@ -157,7 +216,8 @@ def test(manifest, jobs, junit_xml, keyword):
                 raise KvmrunError(f"{manifest}: no guest name contains {keyword!r}")
         if junit_xml:
             _check_writable(junit_xml)      # before the run, not after it
-        open_kvm().close()               # no KVM: say so once, not once per guest
+        with open_kvm() as kvm:          # no KVM: say so once, not once per guest
+            refuse_what_this_host_cannot(manifest, specs, kvm.max_vcpus())
     except KvmrunError as err:
         return _fail(err)
     stdout = GuardedOutput(sys.stdout)       # a failed write is remembered, not raised
@@ -198,10 +258,11 @@ def _check_writable(path: str) -> None:
     """The JUnit file is written beside its name and renamed over it (junit.write_whole), so its
     folder must take new files; a device or a pipe there is written in place."""
     import os
-    target = os.path.realpath(path)
-    if os.path.exists(target) and not os.path.isdir(target) and not os.path.isfile(target):
-        writable = os.access(target, os.W_OK)
+    from .suite.junit import rename_target, written_in_place
+    if written_in_place(path):
+        writable = os.access(path, os.W_OK)
     else:
+        target = rename_target(path)
         folder = os.path.dirname(target)
         writable = not os.path.isdir(target) and os.path.isdir(folder) and os.access(folder, os.W_OK | os.X_OK)
     if not writable:

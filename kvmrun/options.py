@@ -134,7 +134,7 @@ def parse_on_off(value) -> Optional[bool]:
         return value
     if value in ("on", "off"):
         return value == "on"
-    raise ValueError(f"must be 'on' or 'off', not {_shown(value)}")
+    raise ValueError(f"must be 'on' or 'off' (or a bool), not {_shown(value)}")
 
 
 def parse_ap_start(value) -> Optional[str]:

@@ -22,9 +22,16 @@ def guest(name: str) -> str:
     return str(path)
 
 
-def run_kvmrun(*args, stdin=b"", timeout=60, env=None):
-    """kvmrun as a user runs it: a separate process; returns CompletedProcess with bytes."""
+def run_kvmrun(*args, stdin=b"", timeout=60, env=None, address_space=None):
+    """kvmrun as a user runs it: a separate process; returns CompletedProcess with bytes.
+    `address_space` caps its virtual memory (RLIMIT_AS, bytes): guest RAM it cannot reserve then."""
     full_env = dict(os.environ)
     full_env.update(env or {})
+
+    def cap():
+        import resource
+        resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
+
     return subprocess.run([sys.executable, "-m", "kvmrun", *map(str, args)], input=stdin,
-                          capture_output=True, timeout=timeout, env=full_env)
+                          capture_output=True, timeout=timeout, env=full_env,
+                          preexec_fn=cap if address_space else None)

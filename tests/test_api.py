@@ -200,3 +200,21 @@ def test_an_assertion_shows_a_bounded_printable_tail():
     text = str(err.value)
     assert len(text) < 5000 and "\x1b" not in text and "\\x1b[2J" in text
     assert "earlier bytes not shown" in text
+
+
+def test_wrong_types_for_the_image_and_expectations_are_type_errors(tmp_path):
+    image = tmp_path / "hlt.bin"
+    image.write_bytes(b"\xf4")
+    for bad in (None, 123):
+        with pytest.raises(TypeError, match="^image must be a path"):
+            kvmrun.run(bad)
+    from kvmrun.api import Result, stdin_bytes
+    result = Result(image="g", status=0, reason=kvmrun.Reason.HALTED, serial=b"", report=None, elapsed=0.0)
+    with pytest.raises(TypeError, match="^status must be an int or None, not str$"):
+        result.expect(status="0")
+    assert stdin_bytes("\udcff") == b"\xff"         # a byte os.fsdecode could not decode goes back as it was
+
+
+@pytest.mark.kvm
+def test_an_image_path_as_bytes_boots():
+    kvmrun.run(guest("hello64.elf").encode()).expect(status=0, serial="Hello")

@@ -59,7 +59,7 @@ def test_the_api_and_manifests_take_the_same_options(tmp_path):
     kvmrun.run(guest("lapic_timer64.elf"), irqchip="on", timeout=20).expect(status=0, serial="0x3 ticks")
     kvmrun.run(guest("sipi64.elf"), cpus=2, ap_start="sipi", timeout=20).expect(reason="halted",
                                                                                serial="AP 1 started")
-    with pytest.raises(kvmrun.ConfigError, match="^irqchip must be 'on' or 'off', not 'yes'$"):
+    with pytest.raises(kvmrun.ConfigError, match="^irqchip must be 'on' or 'off' \\(or a bool\\), not 'yes'$"):
         kvmrun.run(guest("lapic_timer64.elf"), irqchip="yes")
 
 

@@ -150,5 +150,5 @@ def test_long_mode_stacks_go_below_3gib_when_too_little_ram_lies_above_4gib(memo
 
 
 def test_too_many_stacks_for_ram():
-    with pytest.raises(ConfigError, match="64 vCPU stacks of 64 KiB do not fit"):
+    with pytest.raises(ConfigError, match="memory must hold 64 vCPU stacks of 64 KiB beside kvmrun.s tables, not"):
         plan_boot_structures(Mode.LONG, GuestMemory.for_tests(1 * MiB), 64, True)

@@ -98,6 +98,8 @@ def test_a_guest_without_timeout_gets_the_default(tmp_path, image):
      "'expect_reason' must be one of 'halted', 'exit_port', 'reset', 'fault', 'timeout', not 'crashed'"),
     ('[[guest]]\nname = "a"\nimage = "g.bin"\nexpect_reason = "interrupted"\n', "'expect_reason' must be one of"),
     ('[[guest]]\nname = "a"\nimage = "g.bin"\nstrict_io = "yes"\n', "'strict_io' must be true or false, not 'yes'"),
+    ('[[guest]]\nname = "a"\nimage = "g.elf"\ncpus = 100000\nmemory = "32M"\n',
+     "guest 'a': 'memory' must hold 100000 vCPU stacks of 64 KiB beside kvmrun's tables, not 33554432 bytes"),
     ('[[guest]]\nname = "a"\nimage = "g.bin"\nexpect_stauts = 1\n', "unknown key 'expect_stauts' (did you mean "
                                                                      "'expect_status'?)"),
 ])
@@ -164,8 +166,7 @@ expect_status = 1
 [[guest]]
 name = "cannot-boot"
 image = "{GUESTS}/hello64.elf"
-memory = "1G"
-cpus = 5000                   # more than any KVM allows (4096): refused only once KVM is asked
+memory = "48G"                # more than the test lets kvmrun reserve: refused only when it boots
 '''
 
 
@@ -174,7 +175,7 @@ cpus = 5000                   # more than any KVM allows (4096): refused only on
 def test_mixed_manifest_reports_and_writes_junit(tmp_path, jobs):
     manifest = write(tmp_path, MIXED, name="mixed.toml")
     junit = tmp_path / "report.xml"
-    result = run_kvmrun("test", manifest, "--jobs", jobs, "--junit-xml", junit)
+    result = run_kvmrun("test", manifest, "--jobs", jobs, "--junit-xml", junit, address_space=16 << 30)
     out = result.stdout.decode()
     assert result.returncode == 1, result.stderr
     assert "2 passed, 6 failed" in out
@@ -186,7 +187,7 @@ def test_mixed_manifest_reports_and_writes_junit(tmp_path, jobs):
     assert "exit status 0 (halted); serial output does not match 'Goodbye'" in out
     assert "exit status 124 (timeout), expected 0" in out
     assert "KVM_EXIT_SHUTDOWN (8)" in out                 # the fault report of the failing guest
-    assert "cpus must be at most" in out
+    assert "cannot reserve 51539607552 bytes of host memory" in out
 
     root = ET.parse(junit).getroot()
     suite = root.find("testsuite")
@@ -201,7 +202,7 @@ def test_mixed_manifest_reports_and_writes_junit(tmp_path, jobs):
     assert "about to fault" in cases["faults"].find("failure").text
     assert "KVM_EXIT_SHUTDOWN" in cases["faults"].find("failure").text
     assert cases["times-out"].find("failure").get("message") == "exit status 124 (timeout), expected 0"
-    assert "cpus must be at most" in cases["cannot-boot"].find("error").get("message")
+    assert "cannot reserve 51539607552 bytes of host memory" in cases["cannot-boot"].find("error").get("message")
     # How each guest ended, in every failure message and as properties of every testcase.
     assert cases["wrong-serial"].find("failure").get("message") == \
         "exit status 0 (halted); serial output does not match 'Goodbye'"
@@ -211,6 +212,15 @@ def test_mixed_manifest_reports_and_writes_junit(tmp_path, jobs):
     assert ended["faults"] == {"status": "1", "ended": "fault"}
     assert ended["times-out"] == {"status": "124", "ended": "timeout"}
     assert ended["cannot-boot"] == {"status": "-", "ended": "not booted"}
+
+
+@pytest.mark.kvm
+def test_more_vcpus_than_this_hosts_kvm_allows_is_a_manifest_error_before_any_guest_runs(tmp_path):
+    manifest = write(tmp_path, f'[[guest]]\nname = "big"\nimage = "{GUESTS}/hello64.elf"\nmemory = "1G"\n'
+                               'cpus = 5000\n')
+    result = run_kvmrun("test", manifest)
+    assert result.returncode == 2 and result.stdout == b""
+    assert result.stderr.decode().startswith(f"kvmrun: error: {manifest}: guest 'big': 'cpus' must be at most ")
 
 
 @pytest.mark.kvm

@@ -3,8 +3,8 @@ builds and places them)."""
 from typing import List, NamedTuple, Tuple
 
 from .. import layout, paging
-from ..errors import ConfigError
 from ..memory import RamLayout, RamRegion
+from ..options import OptionError
 from .cpu_modes import GDT_LIMIT, Mode, stack_tops
 from .plan import Reserved
 
@@ -41,7 +41,7 @@ def plan_boot_structures(mode: Mode, mem: RamLayout, cpus: int, one_gib_pages: b
     bottom = top - cpus * layout.STACK_SIZE
     floor = max(r.end for r in reserved)
     if bottom < max(floor, region.guest_addr):
-        raise ConfigError(f"{cpus} vCPU stacks of 64 KiB do not fit in {mem.size} bytes of RAM; "
-                          "give more with --memory")
+        raise OptionError("memory", f"must hold {cpus} vCPU stack{'s' if cpus > 1 else ''} of 64 KiB beside "
+                                    f"kvmrun's tables, not {mem.size} bytes")
     reserved.append(Reserved(bottom, top, f"vCPU stack{'s' if cpus > 1 else ''}"))
     return BootStructures(reserved=tuple(reserved), stack_tops=tuple(stack_tops(top, cpus)))

@@ -184,6 +184,15 @@ def _spec(path: str, folder: Path, where: str, entry: dict) -> GuestSpec:
                      expect_serial=entry.get("expect_serial"), expect_reason=expect_reason)
 
 
+def refuse_what_this_host_cannot(path: str, specs: List[GuestSpec], max_vcpus: int) -> None:
+    """What only the host's KVM can refuse, before any guest runs: more vCPUs than it allows."""
+    for spec in specs:
+        cpus = spec.options.get("cpus", 1)
+        if cpus > max_vcpus:
+            raise ManifestError(f"{path}: guest {spec.name!r}: 'cpus' must be at most {max_vcpus} on this "
+                                f"host's KVM, not {cpus}")
+
+
 def _refuse_what_boot_would(config) -> None:
     """The image read and planned with its options, as `kvmrun boot` does before it opens /dev/kvm."""
     from ..boot.prepare import plan_boot
