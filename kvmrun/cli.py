@@ -23,7 +23,7 @@ class _StdoutFailed(Exception):
 class _ParsedCommand(click.Command):
     """A command whose --help, when stdout cannot take it, ends as KvmrunGroup.main says."""
 
-    def make_context(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def make_context(self, *args, **kwargs):
         return _parsing(super().make_context, *args, **kwargs)
 
 
@@ -41,7 +41,7 @@ class KvmrunGroup(click.Group):
 
     command_class = _ParsedCommand
 
-    def make_context(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def make_context(self, *args, **kwargs):
         return _parsing(super().make_context, *args, **kwargs)
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):  # type: ignore[override]
@@ -51,10 +51,13 @@ class KvmrunGroup(click.Group):
         CLOSED_STANDARD_FDS = fill_closed_standard_fds()
         _give_python_the_filled_fds(CLOSED_STANDARD_FDS)
         args = sys.argv[1:] if args is None else list(args)
-        try:
-            if not args:                 # bare `kvmrun`: its help, as a command group's convention is
+        if not args:                 # bare `kvmrun`: its help, as a command group's convention is
+            try:
                 click.echo(self.get_help(click.Context(self, info_name="kvmrun")))
-                sys.exit(0)
+            except OSError as err:
+                sys.exit(_stdout_failed(err))
+            sys.exit(0)
+        try:
             status = super().main(args, prog_name or "kvmrun", complete_var, standalone_mode=False, **extra)
         except click.UsageError as err:
             where = err.ctx.command_path if err.ctx is not None else "kvmrun"
@@ -62,8 +65,8 @@ class KvmrunGroup(click.Group):
             sys.exit(STATUS_USAGE)
         except click.Abort:
             sys.exit(130)
-        except (_StdoutFailed, OSError) as failed:
-            sys.exit(_stdout_failed(failed.error if isinstance(failed, _StdoutFailed) else failed))
+        except _StdoutFailed as failed:
+            sys.exit(_stdout_failed(failed.error))
         sys.exit(status if isinstance(status, int) else 0)
 
 

@@ -260,3 +260,38 @@ def test_an_error_naming_a_hostile_manifest_value_is_one_printable_line(tmp_path
     code, out, err = invoke("test", str(manifest))
     line = one_error_line(err)
     assert code == 2 and "\x1b" not in err and "evil\\x1b[2J" in line
+
+
+def _kvmrun_shell(command):
+    import subprocess
+    import sys
+    return subprocess.run(["bash", "-c", f'exec "{sys.executable}" -m kvmrun {command}'], capture_output=True,
+                          timeout=60)
+
+
+@pytest.mark.parametrize("args", ["--version", "--help", "boot --help", "test --help", ""])
+def test_help_and_version_to_a_full_disk_are_one_line_and_status_2(args):
+    result = _kvmrun_shell(f"{args} >/dev/full")
+    assert result.returncode == 2, result.stderr
+    assert one_error_line(result.stderr.decode()) == "kvmrun: error: cannot write to stdout: No space left on device"
+
+
+@pytest.mark.parametrize("args", ["--version", "--help"])
+def test_help_and_version_to_a_gone_reader_are_141_and_quiet(args):
+    import subprocess
+    import sys
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run([sys.executable, "-m", "kvmrun", *args.split()], stdout=write_end,
+                                stderr=subprocess.PIPE, timeout=60)
+    finally:
+        os.close(write_end)
+    assert (result.returncode, result.stderr) == (141, b"")
+
+
+@pytest.mark.kvm
+@pytest.mark.parametrize("args", ["info", "info --json", "--version"])
+def test_a_closed_stdout_is_dev_null_for_every_command(args):
+    result = _kvmrun_shell(f"{args} >&-")
+    assert (result.returncode, result.stderr) == (0, b"")

@@ -4,6 +4,7 @@ errors that are neither guest failures nor tracebacks."""
 import errno
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -201,19 +202,92 @@ def test_a_stdout_whose_reader_went_away_is_141_not_a_guest_failure(tmp_path):
 
 
 @pytest.mark.kvm
-@pytest.mark.parametrize("where, message", [(">/dev/full", "No space left on device"),
-                                            (">&-", "Bad file descriptor")])
-def test_a_stdout_that_cannot_be_written_is_one_line_and_status_2(tmp_path, where, message):
+def test_a_stdout_that_cannot_be_written_is_one_line_and_status_2(tmp_path):
     manifest = tmp_path / "kvmrun.toml"
     manifest.write_text(PASSING)
     report = tmp_path / "report.xml"
-    command = f'exec "{sys.executable}" -m kvmrun test "{manifest}" --junit-xml "{report}" {where}'
+    command = f'exec "{sys.executable}" -m kvmrun test "{manifest}" --junit-xml "{report}" >/dev/full'
     result = subprocess.run(["sh", "-c", command], stderr=subprocess.PIPE, timeout=60)
     err = result.stderr.decode()
     assert result.returncode == 2, err
-    assert err.startswith(f"kvmrun: error: cannot write to stdout: {message}; 2 passed, 0 failed in ")
+    assert err.startswith("kvmrun: error: cannot write to stdout: No space left on device; 2 passed, 0 failed in ")
     assert err.count("\n") == 1
     assert ET.parse(report).getroot().find("testsuite").get("failures") == "0"
+
+
+@pytest.mark.kvm
+def test_a_closed_stdout_drops_the_report_and_the_status_is_the_guests(tmp_path):
+    manifest = tmp_path / "kvmrun.toml"
+    manifest.write_text(PASSING)
+    report = tmp_path / "report.xml"
+    command = f'exec "{sys.executable}" -m kvmrun test "{manifest}" --junit-xml "{report}" >&-'
+    result = subprocess.run(["sh", "-c", command], stderr=subprocess.PIPE, timeout=60)
+    assert (result.returncode, result.stderr) == (0, b"")
+    assert ET.parse(report).getroot().find("testsuite").get("failures") == "0"
+
+
+# --- JUnit to a pipe or a device -----------------------------------------------------------------------
+
+@pytest.mark.kvm
+def test_junit_to_dev_stdout_on_a_pipe_follows_the_report(tmp_path):
+    manifest = tmp_path / "ok.toml"          # `kvmrun test ok.toml --junit-xml /dev/stdout | cat`
+    manifest.write_text(PASSING)
+    result = run_kvmrun("test", manifest, "--junit-xml", "/dev/stdout")
+    assert (result.returncode, result.stderr) == (0, b""), result.stderr
+    out = result.stdout.decode()
+    assert "2 passed, 0 failed" in out
+    xml = out[out.index("<?xml"):]
+    assert ET.fromstring(xml).find("testsuite").get("tests") == "2"
+
+
+@pytest.mark.kvm
+def test_junit_to_a_process_substitution(tmp_path):
+    manifest = tmp_path / "ok.toml"
+    manifest.write_text(PASSING)
+    report = tmp_path / "copied.xml"
+    command = f'"{sys.executable}" -m kvmrun test "{manifest}" --junit-xml >(cat > "{report}") >/dev/null; ' \
+              'status=$?; wait $!; exit $status'
+    result = subprocess.run(["bash", "-c", command], stderr=subprocess.PIPE, timeout=60)
+    assert (result.returncode, result.stderr) == (0, b""), result.stderr
+    assert ET.parse(report).getroot().find("testsuite").get("tests") == "2"
+
+
+def _read_in_background(fd):
+    import threading
+    chunks = []
+
+    def read():
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+    reader = threading.Thread(target=read)
+    reader.start()
+    return reader, chunks
+
+
+def test_a_pipe_through_proc_self_fd_is_written_in_place(tmp_path):
+    read_end, write_end = os.pipe()
+    reader, chunks = _read_in_background(read_end)
+    try:
+        assert junit.written_in_place(f"/proc/self/fd/{write_end}")
+        junit.write_whole(f"/proc/self/fd/{write_end}", b"<new/>" * 10000)
+    finally:
+        os.close(write_end)
+        reader.join(10)
+        os.close(read_end)
+    assert b"".join(chunks) == b"<new/>" * 10000
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_fifo_is_written_in_place_not_replaced(tmp_path):
+    fifo = tmp_path / "report.fifo"
+    os.mkfifo(fifo)
+    read_end = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)    # a reader, so the writer's open does not wait
+    try:
+        junit.write_whole(str(fifo), b"<new/>")
+        assert os.read(read_end, 100) == b"<new/>"
+    finally:
+        os.close(read_end)
+    assert os.listdir(tmp_path) == ["report.fifo"] and stat.S_ISFIFO(os.stat(fifo).st_mode)
 
 
 @pytest.mark.kvm

@@ -5,6 +5,7 @@ and paths may hold control characters or bytes that are not UTF-8. The file is w
 all: a full disk or an interrupted run leaves the previous report as it was."""
 import os
 import socket
+import stat
 import tempfile
 import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
@@ -13,7 +14,7 @@ from typing import List
 from .runner import GuestOutcome
 from .text import failure_message, failure_text, system_out, xml_text
 
-__all__ = ["junit_xml", "write_junit", "write_whole", "xml_text"]
+__all__ = ["junit_xml", "rename_target", "write_junit", "write_whole", "written_in_place", "xml_text"]
 
 
 def junit_xml(outcomes: List[GuestOutcome], suite: str, elapsed: float) -> ET.Element:
@@ -31,7 +32,7 @@ def junit_xml(outcomes: List[GuestOutcome], suite: str, elapsed: float) -> ET.El
         result = outcome.result
         properties = ET.SubElement(case, "properties")    # how it ended, for passes too
         for name, value in (("status", str(result.status) if result is not None else "-"),
-                            ("ended", result.reason.value if result is not None else "not booted")):
+                            ("ended", outcome.ended)):
             ET.SubElement(properties, "property", name=name, value=value)
         if outcome.error is not None:
             message = xml_text(outcome.error)
@@ -51,15 +52,32 @@ def write_junit(path: str, outcomes: List[GuestOutcome], suite: str, elapsed: fl
     write_whole(path, data)
 
 
+def written_in_place(path: str) -> bool:
+    """Whether `path` is something there is no file to replace in: a device, a pipe, /dev/stdout or
+    /proc/self/fd/N on a pipe, a process substitution. Those are opened and written as they are; their
+    real path may name nothing one could create a file beside (/proc/<pid>/fd/pipe:[N])."""
+    try:
+        mode = os.stat(path).st_mode            # follows /proc's links to what they stand for
+    except OSError:
+        return False                            # not there yet: a new file
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+
+
+def rename_target(path: str) -> str:
+    """Where a regular or new file at `path` is renamed into place: through symlinks, so a link to
+    the report stays a link."""
+    return os.path.realpath(path)
+
+
 def write_whole(path: str, data: bytes) -> None:
     """`data` as the file at `path`, or OSError and the file as it was: a temporary file in the same
     folder, renamed over it. A device or a pipe (/dev/stdout) is written in place: there is no file
     to replace, and a rename would replace the device node itself."""
-    target = os.path.realpath(path)
-    if os.path.exists(target) and not os.path.isfile(target):
-        with open(target, "wb") as stream:
+    if written_in_place(path):
+        with open(path, "wb") as stream:
             stream.write(data)
         return
+    target = rename_target(path)
     fd, temporary = tempfile.mkstemp(dir=os.path.dirname(target), prefix=f".{os.path.basename(target)}.",
                                      suffix=".tmp")
     try:

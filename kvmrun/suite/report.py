@@ -3,7 +3,6 @@ of results and, for each failure, what differed, the serial tail and the fault r
 
 Names, paths and guest output pass through text.printable and are bounded (text.py): a guest's escape
 sequences are shown, not obeyed."""
-import errno
 import os
 from typing import Any, List, Optional
 
@@ -35,8 +34,6 @@ class GuardedOutput:
     def __init__(self, stream):
         self._stream = stream
         self.error: Optional[OSError] = None
-        if stream is None:          # Python found fd 1 closed at start-up (`kvmrun test >&-`)
-            self.error = OSError(errno.EBADF, os.strerror(errno.EBADF))
 
     @property
     def encoding(self) -> str:
@@ -49,8 +46,6 @@ class GuardedOutput:
             return False
 
     def fileno(self) -> int:
-        if self._stream is None:
-            raise OSError(errno.EBADF, os.strerror(errno.EBADF))
         return self._stream.fileno()
 
     def write(self, text: str) -> int:
@@ -118,8 +113,7 @@ def show_summary(console: Console, outcomes: List[GuestOutcome], elapsed: float)
         table.add_column(column, justify="right" if column in ("status", "seconds") else "left")
     for o in outcomes:
         status = str(o.result.status) if o.result is not None else "-"
-        ended = o.result.reason.value if o.result is not None else "not booted"
-        table.add_row(_shown(o.spec.name), _verdict(o), status, ended, f"{o.elapsed:.2f}")
+        table.add_row(_shown(o.spec.name), _verdict(o), status, o.ended, f"{o.elapsed:.2f}")
     console.print(table)
     for o in outcomes:
         if o.passed:

@@ -29,6 +29,13 @@ _CANCEL_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _HEADER = struct.Struct("=Q")    # the length of the pickle that follows
 _PR_SET_PDEATHSIG = 1
 
+# How a guest without a result ended: kvmrun refused to boot it (or failed itself) in the worker, or
+# the worker went with it, after running it for any time at all.
+NOT_BOOTED = "not booted"
+INTERNAL_ERROR = "internal error"
+WORKER_DIED = "worker died"
+WORKER_KILLED = "worker killed"
+
 
 @dataclass(frozen=True)
 class GuestOutcome:
@@ -37,7 +44,14 @@ class GuestOutcome:
     elapsed: float
     result: Optional["Result"] = None    # kvmrun.Result; None when kvmrun could not boot the guest
     problems: Tuple[str, ...] = ()        # what differed from the expectation
-    error: Optional[str] = None           # why kvmrun could not boot it
+    error: Optional[str] = None           # why it has no result
+    without_result: str = NOT_BOOTED      # how it ended where it has none: NOT_BOOTED or WORKER_*
+
+    @property
+    def ended(self) -> str:
+        """How it ended, as the table and JUnit's `ended` property say: the result's reason, or why
+        there is none."""
+        return self.result.reason.value if self.result is not None else self.without_result
 
 
 def default_jobs() -> int:
@@ -62,7 +76,7 @@ def _run_guarded(spec: GuestSpec) -> GuestOutcome:
         return run_guest(spec)
     except Exception as err:
         return GuestOutcome(spec, False, time.perf_counter() - start,
-                            error=f"kvmrun internal error: {type(err).__name__}: {err}")
+                            error=f"kvmrun internal error: {type(err).__name__}: {err}", without_result=INTERNAL_ERROR)
 
 
 # --- cancelling -------------------------------------------------------------------------------------
@@ -289,7 +303,7 @@ class _Dispatch:
             data, failed = b"", True
         if not data:               # it is exiting: killing it now would hide how it ended
             how = self.suite._forget(worker, kill=failed)
-            self._lost(worker, f"the worker process running it died ({how}) before it ended")
+            self._lost(worker, f"the worker process running it died ({how}) before it ended", WORKER_DIED)
             return
         worker.inbox += data
         while len(worker.inbox) >= _HEADER.size:
@@ -301,7 +315,7 @@ class _Dispatch:
             except Exception as err:          # not from a worker of ours as it should be: stop it
                 self.suite._forget(worker, kill=True)
                 self._lost(worker, f"the worker process running it sent an unreadable outcome ({err!r}); "
-                                   "killed it")
+                                   "killed it", WORKER_KILLED)
                 return
             del worker.inbox[:_HEADER.size + length]
             if worker.batch and worker.batch[0] == index:
@@ -309,12 +323,12 @@ class _Dispatch:
             worker.since = time.monotonic()
             self._done(index, outcome)
 
-    def _lost(self, worker: _Worker, why: str) -> None:
+    def _lost(self, worker: _Worker, why: str, ended: str) -> None:
         """`worker` is gone: the guest it was running is an error, the rest of its batch goes back."""
         if worker.batch:
             index = worker.batch.popleft()
             self._done(index, GuestOutcome(self.suite.specs[index], False, time.monotonic() - worker.since,
-                                           error=why))
+                                           error=why, without_result=ended))
         if worker.batch:
             self.queue.appendleft(list(worker.batch))
 
@@ -337,7 +351,7 @@ class _Dispatch:
                 _, bound = _wall_clock_bound(self.suite.specs[worker.batch[0]])
                 self.suite._forget(worker, kill=True)
                 self._lost(worker, f"still running {now - worker.since:.1f} s after it started, past {bound}: "
-                                   "killed the worker process running it")
+                                   "killed the worker process running it", WORKER_KILLED)
 
 
 def _wall_clock_bound(spec: GuestSpec) -> Tuple[float, str]:
