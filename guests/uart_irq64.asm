@@ -1,6 +1,6 @@
 ; COM1 receive interrupts (run with --irqchip on): IER asks for an interrupt when a byte arrives,
 ; IRQ 4 is unmasked at the PIC (vector 0x24), and the handler echoes every byte waiting. The vCPU
-; sleeps in HLT between interrupts. After a newline: the number of interrupts, and status 0.
+; sleeps in HLT between interrupts. After a newline (or Enter's CR on a terminal): the number of interrupts, and status 0.
 bits 64
 %include "lib64.inc"
 %include "irq64.inc"
@@ -50,8 +50,15 @@ com1_interrupt:
     mov dx, COM1
     in al, dx                     ; RBR: taking the byte clears the interrupt condition
     out dx, al
+    cmp al, 13                    ; Enter on a terminal in raw mode: a new line on the screen too
+    jne .lf
+    mov al, 10
+    out dx, al
+    jmp .line
+.lf:
     cmp al, 10
     jne .next
+.line:
     mov byte [rel line_done], 1
     jmp .next
 .done:
