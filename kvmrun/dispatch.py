@@ -139,6 +139,10 @@ def fast_loop(vcpu, ctx: ExitContext, absorption: "Optional[KernelAbsorption]", 
     exit_io, exit_intr, exit_hlt, out_1_byte = _EXIT_IO, _EXIT_INTR, _EXIT_HLT, OUT_1_BYTE
     fast_offset = fast_io_data_offset(vcpu.map_size)
     locked = shared()
+    # Writes KVM coalesced are drained before anything else. Once the ring goes live (this vCPU's own
+    # writer asks KVM to absorb COM1), the absorption kicks this vCPU so the loop starts again with
+    # `drain` set: a lone vCPU pays one local test per exit for it, no attribute lookups.
+    drain = absorption.drain if absorption is not None and absorption.live else None
     while True:
         try:
             ioctl(fd, request)
@@ -147,9 +151,8 @@ def fast_loop(vcpu, ctx: ExitContext, absorption: "Optional[KernelAbsorption]", 
         except BlockingIOError:             # an AP that accepted INIT or SIPI: run it again
             continue
         reason, direction_size, port, count, offset = head(mapping, head_at)
-        if absorption is not None and absorption.live:
-            absorption.drain()
-            locked = True
+        if drain is not None:
+            drain()
         if reason == exit_io and direction_size == out_1_byte and count == 1 and offset == fast_offset:
             writer = writers.get(port) or byte_writer(port, access)
             try:

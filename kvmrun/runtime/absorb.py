@@ -26,7 +26,8 @@ ABSORB_AFTER_EXITS = 4096
 class KernelAbsorption:
     """Counts one-byte writes to the ports KVM can absorb and asks KVM to, after `after` of them.
     `live` is True once the coalesced ring holds writes to drain: then every vCPU exit drains it first
-    and the device lock is always taken (the host loop drains it too)."""
+    and the device lock is always taken (the host loop drains it too). The vCPU's loop reads `live`
+    when it starts; going live kicks the vCPU, so the loop starts again and sees it."""
 
     def __init__(self, bus: IoBus, lock, stack: contextlib.ExitStack, kvm, vm, vcpus, com1: int,
                  after: int = ABSORB_AFTER_EXITS):
@@ -48,6 +49,7 @@ class KernelAbsorption:
             def absorb_thr():
                 vm.coalesce_pio(com1, 1)
                 self.live = True
+                vcpus[0].request_stop()       # its loop starts again, draining the ring from now on
             absorbers[com1] = absorb_thr
         for port, absorb in absorbers.items():
             self._count_writes(port, after, absorb)
