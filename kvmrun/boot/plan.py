@@ -34,20 +34,30 @@ class Reserved(NamedTuple):
     what: str
 
 
-def _span(start: int, end: int) -> str:
+def span(start: int, end: int) -> str:
     return f"0x{start:x}-0x{end:x}"
+
+
+ENTRY_LIMITS = {Mode.REAL: 1 << 20, Mode.PROTECTED: 1 << 32}    # where each mode can start executing
+
+
+def refuse_outside_ram(name: str, addr: int, size: int, mem: RamLayout) -> None:
+    if not mem.contains(addr, size):
+        raise LoaderError(f"{name} ({span(addr, addr + size)}, {size} bytes) does not fit in guest RAM "
+                          f"({mem.describe()}); give more with --memory")
+
+
+def refuse_unreachable_entry(entry: int, mode: Mode, mem: RamLayout) -> None:
+    if not mem.contains(entry, 1):
+        raise LoaderError(f"entry point 0x{entry:x} lies outside guest RAM ({mem.describe()})")
+    limit: Optional[int] = ENTRY_LIMITS.get(mode)
+    if limit is not None and entry >= limit:
+        raise LoaderError(f"entry point 0x{entry:x} cannot be reached in {mode.value} mode "
+                          f"(it must lie below 0x{limit:x})")
 
 
 def check_plan(plan: LoadPlan, mem: RamLayout, mode: Mode) -> None:
     """Every segment inside RAM, and the entry in RAM and reachable in `mode`."""
     for seg in plan.segments:
-        if not mem.contains(seg.addr, seg.memsz):
-            raise LoaderError(
-                f"{seg.name} ({_span(seg.addr, seg.end)}, {seg.memsz} bytes) does not fit in guest RAM "
-                f"({mem.describe()}); give more with --memory")
-    if not mem.contains(plan.entry, 1):
-        raise LoaderError(f"entry point 0x{plan.entry:x} lies outside guest RAM ({mem.describe()})")
-    limit: Optional[int] = {Mode.REAL: 1 << 20, Mode.PROTECTED: 1 << 32}.get(mode)
-    if limit is not None and plan.entry >= limit:
-        raise LoaderError(f"entry point 0x{plan.entry:x} cannot be reached in {mode.value} mode "
-                          f"(it must lie below 0x{limit:x})")
+        refuse_outside_ram(seg.name, seg.addr, seg.memsz, mem)
+    refuse_unreachable_entry(plan.entry, mode, mem)

@@ -13,13 +13,12 @@ from ..kvm import abi
 from ..memory import GuestMemory, RamLayout, overlap
 from ..platform.needs import AP_START_SIPI, PlatformNeeds, check_needs
 from .cpu_modes import RFLAGS_RESERVED, Mode, initial_sregs, real_mode_code_segment
-from .plan import Reserved
+from .plan import Reserved, refuse_outside_ram, refuse_unreachable_entry, span
 
 # What a VcpuStart may set in its general registers: kvm_regs' fields except RIP, which the entry gives.
 REGISTER_NAMES = frozenset(field[0] for field in abi.kvm_regs._fields_) - {"rip"}
 _REGISTER_LIMIT = 1 << 64
 # Where an entry can lie for the CPU to reach it without paging; long mode maps all RAM.
-_ENTRY_LIMITS = {Mode.REAL: 1 << 20, Mode.PROTECTED: 1 << 32}
 
 
 class Blob(NamedTuple):
@@ -55,10 +54,6 @@ class BootSetup(NamedTuple):
     notes: Tuple[str, ...] = ()            # for the user, shown before the run: not errors
 
 
-def _span(start: int, end: int) -> str:
-    return f"0x{start:x}-0x{end:x}"
-
-
 def check_setup(setup: BootSetup, ram: RamLayout) -> None:
     """Refuse a setup that cannot boot, before anything is written.
 
@@ -68,15 +63,12 @@ def check_setup(setup: BootSetup, ram: RamLayout) -> None:
     for blob in setup.blobs:
         if len(blob.data) > blob.size:
             raise ValueError(f"{blob.name}: {len(blob.data)} bytes of data do not fit in its {blob.size} bytes")
-        if not ram.contains(blob.addr, blob.size):
-            raise LoaderError(
-                f"{blob.name} ({_span(blob.addr, blob.end)}, {blob.size} bytes) does not fit in guest RAM "
-                f"({ram.describe()}); give more with --memory")
+        refuse_outside_ram(blob.name, blob.addr, blob.size, ram)
         if not blob.structure:
             for res in setup.reserved:
                 if overlap((blob.addr, blob.end), (res.start, res.end)):
-                    raise LoaderError(f"{blob.name} ({_span(blob.addr, blob.end)}) overlaps kvmrun's {res.what} at "
-                                      f"{_span(res.start, res.end)}")
+                    raise LoaderError(f"{blob.name} ({span(blob.addr, blob.end)}) overlaps kvmrun's {res.what} at "
+                                      f"{span(res.start, res.end)}")
     _refuse_overlapping_blobs(setup.blobs)
     _check_vcpus(setup.vcpus, ram)
     check_needs(setup.needs)
@@ -91,8 +83,8 @@ def _refuse_overlapping_blobs(blobs: Sequence[Blob]) -> None:
     ordered = sorted((blob for blob in blobs if blob.size), key=lambda blob: blob.addr)
     for before, after in pairwise(ordered):
         if after.addr < before.end:
-            raise LoaderError(f"{before.name} ({_span(before.addr, before.end)}) and {after.name} "
-                              f"({_span(after.addr, after.end)}) overlap")
+            raise LoaderError(f"{before.name} ({span(before.addr, before.end)}) and {after.name} "
+                              f"({span(after.addr, after.end)}) overlap")
 
 
 def _check_vcpus(vcpus: Sequence[VcpuStart], ram: RamLayout) -> None:
@@ -112,12 +104,7 @@ def _check_vcpus(vcpus: Sequence[VcpuStart], ram: RamLayout) -> None:
         if not start.runnable or (start.mode, start.entry) in checked:
             continue                   # a waiting vCPU starts where its SIPI says
         checked.add((start.mode, start.entry))
-        if not ram.contains(start.entry, 1):
-            raise LoaderError(f"entry point 0x{start.entry:x} lies outside guest RAM ({ram.describe()})")
-        limit = _ENTRY_LIMITS.get(start.mode)
-        if limit is not None and start.entry >= limit:
-            raise LoaderError(f"entry point 0x{start.entry:x} cannot be reached in {start.mode.value} mode "
-                              f"(it must lie below 0x{limit:x})")
+        refuse_unreachable_entry(start.entry, start.mode, ram)
 
 
 def apply_setup(setup: BootSetup, mem: GuestMemory) -> None:
