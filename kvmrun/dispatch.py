@@ -42,6 +42,11 @@ KICKED = _Marker("KICKED")
 _EXIT_IO, _EXIT_INTR, _EXIT_HLT = int(KvmExit.KVM_EXIT_IO), int(KvmExit.KVM_EXIT_INTR), int(KvmExit.KVM_EXIT_HLT)
 
 
+def halted() -> Any:
+    """What a HLT exit means unless a vCPU needs more (real mode's no-BIOS stubs): this vCPU halted."""
+    return HALT
+
+
 class ExitContext:
     """What handling one vCPU's exits needs: its KvmRun, the bus, and how to describe a fault.
 
@@ -50,7 +55,7 @@ class ExitContext:
     HALT, or an Outcome (real mode's no-BIOS stubs name the interrupt a guest ran into)."""
 
     def __init__(self, run: "KvmRun", bus: IoBus, lock, fault: Callable[..., Outcome],
-                 on_halt: Callable[[], Any] = lambda: HALT, access: Access = NO_ACCESS):
+                 on_halt: Callable[[], Any] = halted, access: Access = NO_ACCESS):
         self.run = run
         self.bus = bus
         self.lock = lock

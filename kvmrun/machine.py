@@ -23,7 +23,7 @@ from .boot.prepare import plan_image_for, plan_setup
 from .boot.setup import BootSetup, apply_setup, vcpu_regs, vcpu_sregs
 from .devices import exit_port, i8042, serial
 from .devices.bus import Access, IgnoredPort, IoBus
-from .dispatch import HALT, ExitContext
+from .dispatch import ExitContext, halted
 from .errors import KvmError
 from .fault import FaultCapture, RealModeHalt
 from .signals import ENDING_SIGNALS, Interrupted, SignalRoute, ending_signals
@@ -165,7 +165,7 @@ def _run(config: BootConfig, setup: BootSetup, kvm, vm: Vm, mem: GuestMemory, vc
     for index, vcpu in enumerate(vcpus):
         fault = FaultCapture(vcpu, mem)
         contexts.append(ExitContext(vcpu.run_area, devices.bus, devices.lock, fault,
-                                    on_halt=RealModeHalt(vcpu, mem, fault) if real_mode else _halt,
+                                    on_halt=RealModeHalt(vcpu, mem, fault) if real_mode else halted,
                                     access=Access(index, mem)))
     runtime = Machine(vcpus, contexts, absorption, frozenset(ENDING_SIGNALS))
     stack.callback(runtime.close)
@@ -224,10 +224,6 @@ def _run(config: BootConfig, setup: BootSetup, kvm, vm: Vm, mem: GuestMemory, vc
         raise err
     assert runtime.outcome is not None
     return runtime.outcome
-
-
-def _halt():
-    return HALT
 
 
 def _pump_stdin(host: HostLoop, pump, devices: Optional[_Devices]) -> None:
