@@ -340,16 +340,12 @@ def _print_or_fail(text: str) -> int:
     """Write `text` to stdout in one go; a stdout that cannot take it is one line on stderr, not a
     traceback: 141 when its reader went away, as for a guest's output, 2 for any other error."""
     import os
-    from .outcome import STATUS_OUTPUT_CLOSED
     data = text.encode()
     try:
         while data:
             data = data[os.write(_fileno(sys.stdout, 1), data):]
-    except BrokenPipeError:
-        return STATUS_OUTPUT_CLOSED
     except OSError as err:
-        click.echo(f"kvmrun: error: cannot write to stdout: {err.strerror}", err=True)
-        return STATUS_USAGE
+        return _stdout_failed(err)
     return 0
 
 
