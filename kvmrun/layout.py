@@ -43,3 +43,22 @@ KVM_TSS_ADDR = 0xFFFBD000
 # And the one page KVM needs there for unpaged guest code on the same hosts
 # (KVM_SET_IDENTITY_MAP_ADDR): right below the TSS, where KVM would put it by default.
 KVM_IDENTITY_MAP_ADDR = 0xFFFBC000
+
+# --- The PC platform (multiboot, multiboot2 and PVH kernels: boot/protocols/pc.py) ---------------
+# Conventional memory ends where the EBDA would begin: its last KiB below 640 KiB holds the MP table,
+# where the MP specification (1.4, 4) tells kernels to look, as Firecracker puts it.
+BASE_MEMORY_END = 0x9FC00
+EBDA_END = 0xA0000
+MP_TABLE_ADDR = BASE_MEMORY_END
+# The BIOS data area words a kernel reads to find the EBDA (0x40E, its segment) and the size of
+# conventional memory in KiB (0x413), as MP-table searches since Linux 2.0 do.
+BDA_EBDA_SEGMENT = 0x40E
+BDA_BASE_MEMORY_KIB = 0x413
+# VGA's legacy window: the colour text buffer, 80x25 cells of (character, attribute), of 32 KiB.
+VGA_TEXT_ADDR = 0xB8000
+VGA_TEXT_SIZE = 0x8000
+# The system BIOS's 64 KiB below 1 MiB: reserved in the memory map, as on a PC.
+BIOS_AREA = 0xF0000
+HIGH_MEMORY = 0x100000            # where "upper memory" (multiboot's mem_upper) begins
+# The IOAPIC, the local APICs and KVM's own pages, up to 4 GiB: reserved in the memory map.
+DEVICE_AREA = 0xFEC00000
