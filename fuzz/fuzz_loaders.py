@@ -1,7 +1,8 @@
 """Coverage-guided fuzzing of kvmrun's image loaders with atheris (libFuzzer), run by `make fuzz`.
 
-Every input is an image, read the way `kvmrun boot` reads it and set up by kvmrun's ABI (one vCPU);
-the first byte also picks the mode asked for. The only acceptable outcomes are a checked setup whose
+Every input is an image, probed and planned the way `kvmrun boot` does it (multiboot2, multiboot, PVH,
+then kvmrun's ABI; one vCPU); the last byte also picks the mode asked for (asking for one skips the
+kernel formats, as --mode does). The only acceptable outcomes are a checked setup whose
 image lies inside RAM and outside kvmrun's boot structures, or kvmrun's own LoaderError/ConfigError:
 anything else is a crash, which libFuzzer keeps.
 Either way, planning must stay within a memory budget proportional to the image (measured with
@@ -22,11 +23,10 @@ sys.path.insert(0, str(ROOT))
 
 from kvmrun.boot.cpu_modes import Mode  # noqa: E402
 from kvmrun.boot.image import plan_image  # noqa: E402
-from kvmrun.boot.plan import check_plan  # noqa: E402
-from kvmrun.boot.protocols import kvmrun_abi  # noqa: E402
-from kvmrun.boot.setup import check_setup  # noqa: E402
+from kvmrun.boot.prepare import plan_image_bytes, plan_setup  # noqa: E402
 from kvmrun.errors import ConfigError, LoaderError  # noqa: E402
 from kvmrun.memory import RamLayout, overlap  # noqa: E402
+from kvmrun.options import BootConfig  # noqa: E402
 
 RAM = RamLayout(16 << 20)
 MODES = (None, Mode.REAL, Mode.PROTECTED, Mode.LONG)
@@ -73,18 +73,15 @@ def check_image(data: bytes) -> bool:
     AssertionError or anything else for a bug."""
     if not data:
         return False
-    asked = MODES[data[0] % len(MODES)]
+    asked = MODES[data[-1] % len(MODES)]
     tracing = tracemalloc.is_tracing()
     if not tracing:
         tracemalloc.start()
     tracemalloc.reset_peak()
     before = tracemalloc.get_traced_memory()[0]
+    config = BootConfig("fuzz-input", memory=RAM.size, mode=asked)
     try:
-        plan = plan_image(data, asked, None, None)
-        mode = asked or plan.default_mode
-        check_plan(plan, RAM, mode)
-        setup = kvmrun_abi.plan(plan, RAM, 1, mode, one_gib_pages=False)
-        check_setup(setup, RAM)
+        setup = plan_setup(config, plan_image_bytes(config, data), one_gib_pages=False)
     except (LoaderError, ConfigError):
         setup = None
     finally:
@@ -95,7 +92,7 @@ def check_image(data: bytes) -> bool:
     if setup is None:
         return False
     image = [blob for blob in setup.blobs if not blob.structure]
-    assert len(image) == len(plan.segments) and setup.reserved, setup
+    assert image and setup.reserved, setup
     for blob in image:
         assert RAM.contains(blob.addr, blob.size), blob
         assert len(blob.data) <= blob.size, blob

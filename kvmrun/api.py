@@ -7,12 +7,15 @@ import os
 import re
 import time
 from dataclasses import dataclass
-from typing import Optional, Union
+from typing import TYPE_CHECKING, Optional, Union
 
 from .console import BytesInput, CapturedOutput
 from .machine import boot
 from .options import BY_NAME, OPTIONS, boot_config
 from .outcome import MUST_BE_EXPECTED, Reason, parse_reason
+
+if TYPE_CHECKING:
+    from .screen import Screen
 
 SERIAL_TAIL_LINES = 20
 
@@ -35,6 +38,9 @@ class Result:
     serial: bytes                 # everything the guest wrote to COM1
     report: Optional[str]         # the fault report as text, None unless reason is FAULT
     elapsed: float                # seconds, boot to end
+    # The VGA text screen at the end (.text, .cells with attributes, .cursor); None when the guest
+    # never wrote to it.
+    screen: Optional["Screen"] = None
 
     def serial_tail(self, lines: int = SERIAL_TAIL_LINES) -> str:
         """The last `lines` lines of the output, at most 4 KiB, control characters escaped."""
@@ -42,7 +48,7 @@ class Result:
         return serial_tail(self.serial, lines)
 
     def mismatches(self, status: Union[int, None, _Default] = DEFAULT, serial: Union[bytes, str, None] = None,
-                   reason: Union[Reason, str, None] = None) -> list:
+                   reason: Union[Reason, str, None] = None, screen: Optional[str] = None) -> list:
         """What differs from the expectation, one sentence each; empty when it all holds.
 
         `status` None skips the status; by default it is 0, or unchecked when a `reason` is expected.
@@ -63,13 +69,21 @@ class Result:
                             f"reason is expected ({self.reason.value!r})")
         if serial is not None and not serial_matches(serial, self.serial):
             problems.append(f"serial output does not match {serial!r}")
+        if screen is not None:
+            if not isinstance(screen, str):
+                raise TypeError(f"screen must be a str (a regular expression), not {type(screen).__name__}")
+            if self.screen is None:
+                problems.append(f"the guest never wrote to the screen, expected it to match {screen!r}")
+            elif re.search(screen, self.screen.text, re.MULTILINE) is None:
+                problems.append(f"the screen does not match {screen!r}")
         return problems
 
     def expect(self, status: Union[int, None, _Default] = DEFAULT, serial: Union[bytes, str, None] = None,
-               reason: Union[Reason, str, None] = None) -> "Result":
-        """Assert how the guest ended and that `serial` (a regular expression, searched with
-        re.MULTILINE so ^ and $ match at every line) is found in its output."""
-        problems = self.mismatches(status, serial, reason)
+               reason: Union[Reason, str, None] = None, screen: Optional[str] = None) -> "Result":
+        """Assert how the guest ended, that `serial` (a regular expression, searched with
+        re.MULTILINE so ^ and $ match at every line) is found in its output, and that `screen` (one
+        too) is found in the screen's text."""
+        problems = self.mismatches(status, serial, reason, screen)
         if problems:
             raise AssertionError(self.explain(problems))
         return self
@@ -108,7 +122,7 @@ def run_in_suite(image, *, stdin: Union[bytes, str] = b"", background_teardown: 
     elapsed = time.perf_counter() - start
     report = outcome.fault.as_text() if outcome.fault is not None else None
     return Result(image=str(image), status=outcome.status, reason=outcome.reason, serial=bytes(output.data),
-                  report=report, elapsed=elapsed)
+                  report=report, elapsed=elapsed, screen=output.screen)
 
 
 run.__doc__ = (run.__doc__ or "").format(options=", ".join(option.name for option in OPTIONS))

@@ -5,6 +5,7 @@ import click
 
 from . import __version__
 from .errors import ConfigError, KvmrunError, KvmUnavailable
+from .console import SCREEN_AUTO, SCREEN_CHOICES
 from .options import OPTIONS, OptionError
 from .outcome import STATUS_NO_KVM, STATUS_SIGNAL_BASE, STATUS_USAGE, Reason
 
@@ -105,19 +106,31 @@ Examples:
   kvmrun boot -m 1G --cpus 4 smp.elf         four vCPUs, 1 GiB of RAM
   kvmrun boot --timeout 5 guest.elf          status 124 if still running after 5 s
   echo hi | kvmrun boot echo.elf             stdin goes to COM1
+  kvmrun boot myos.elf --cmdline "debug" --module initrd.img
+                                             a multiboot kernel, as GRUB or qemu -kernel boot it
 \b
-Exit status: 0 halted or reset; the value written to port 0xF4 (& 0xFF); 1 guest fault
-(report on stderr); 2 bad command line or image, stdout not writable, or a KVM call failed setting up;
-3 no usable KVM; 124 timeout (counted from the start); 129/130/131/143 SIGHUP/SIGINT/SIGQUIT/SIGTERM;
-141 stdout closed by its reader.
+Formats, probed in this order (--mode skips to kvmrun's own ABI):
+  multiboot2   a multiboot2 header in the first 32 KiB        EAX=0x36D76289 EBX=boot info
+  multiboot    a multiboot header in the first 8 KiB          EAX=0x2BADB002 EBX=multiboot info
+  PVH          an ELF with a XEN_ELFNOTE_PHYS32_ENTRY note    EBX=hvm_start_info
+  ELF64/ELF32  kvmrun's own ABI, long/protected mode
+  raw          kvmrun's own ABI (long mode unless --mode)
+The first three get a PC: 32-bit entry, the other vCPUs waiting for INIT/SIPI, interrupt controllers,
+an MP table, fw_cfg. Every image gets COM1, the exit port and the VGA text screen at 0xB8000.
+\b
+Exit status: 0 halted or reset; the value V written to port 0xF4 (V & 0xFF; --exit-code qemu:
+(V<<1)|1); 1 guest fault (report on stderr); 2 bad command line or image, stdout not writable, or a
+KVM call failed setting up; 3 no usable KVM; 124 timeout (counted from the start);
+129/130/131/143 SIGHUP/SIGINT/SIGQUIT/SIGTERM; 141 stdout closed by its reader.
 """
 
 
 @click.group(cls=KvmrunGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "-V", "--version", prog_name="kvmrun", message="%(prog)s %(version)s")
 def main():
-    """Boot a raw or ELF guest straight on KVM: no BIOS, no bootloader. COM1 is the terminal,
-    and kvmrun's exit status says how the guest ended."""
+    """Boot a guest straight on KVM: no BIOS, no bootloader. Multiboot, multiboot2 and PVH kernels,
+    ELF and raw images. COM1 and the VGA screen are the terminal, and kvmrun's exit status says how
+    the guest ended."""
 
 
 def boot_options(command):
@@ -126,6 +139,9 @@ def boot_options(command):
     for option in reversed(OPTIONS):
         if option.switch:
             command = click.option(*option.flags, option.name, is_flag=True, help=option.help)(command)
+        elif option.multiple:
+            command = click.option(*option.flags, option.name, metavar=option.metavar, help=option.help,
+                                   multiple=True)(command)
         else:
             command = click.option(*option.flags, option.name, metavar=option.metavar, help=option.help)(command)
     return command
@@ -134,8 +150,11 @@ def boot_options(command):
 @main.command(epilog=BOOT_EXAMPLES)
 @click.argument("image")
 @boot_options
-def boot(image, **values):
-    """Boot IMAGE (ELF32, ELF64 or a raw binary)."""
+@click.option("--screen", "screen", type=click.Choice(SCREEN_CHOICES), default=SCREEN_AUTO, show_default=True,
+              help="The VGA text screen, once the guest writes to it: live below the serial output while the "
+                   "guest runs, or as text after the run; auto is live on a terminal, text elsewhere.")
+def boot(image, screen, **values):
+    """Boot IMAGE: a multiboot, multiboot2 or PVH kernel, an ELF32 or ELF64 image, or a raw binary."""
     from .signals import Interrupted, ending_signals
     from .machine import boot as boot_machine
     from .options import boot_config, parse_option_text
@@ -145,10 +164,11 @@ def boot(image, **values):
     closed = CLOSED_STANDARD_FDS
     try:
         config = boot_config(image, {name: value if isinstance(value, bool) else parse_option_text(name, value)
-                                     for name, value in values.items() if value is not None})
+                                     for name, value in values.items() if value not in (None, ())})
     except OptionError as err:
         return _fail(err)
     output = guest_output(_fileno(sys.stdout, 1))
+    output.screen_mode = screen
     stdin_fd = _fileno(sys.stdin, 0)
     serial_input = None if 0 in closed else guest_input(stdin_fd, output)
     try:

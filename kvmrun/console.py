@@ -18,11 +18,16 @@ import os
 import select
 import stat
 import threading
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
+
+if TYPE_CHECKING:
+    from .screen_view import LiveScreen
 
 _FLUSH_AT = 64 * 1024
 _READ_CHUNK = 4096
 _WAIT_SLICE = 0.05                # how often a writer waiting for the reader looks at stop_waiting
+SCREEN_AUTO, SCREEN_LIVE, SCREEN_TEXT, SCREEN_OFF = "auto", "live", "text", "off"
+SCREEN_CHOICES = (SCREEN_AUTO, SCREEN_LIVE, SCREEN_TEXT, SCREEN_OFF)
 
 
 def _never() -> bool:
@@ -56,6 +61,13 @@ class FdOutput:
         self._flush_lock = threading.Lock()
         self._count_at_tick = 0
         self._may_block = self._can_block(fd)
+        # The screen (`--screen`): "live" redraws it below the serial output while the guest runs
+        # (screen_view.LiveScreen), "text" writes the final one as plain text after the run, "auto"
+        # is live on a terminal and text elsewhere, "off" shows nothing.
+        self.screen_mode = SCREEN_AUTO
+        self._live: Optional["LiveScreen"] = None    # once the guest has touched the screen
+        self._terminal = bytearray()      # what the LiveScreen made of the output, still to write
+        self._last_byte = 0x0A            # of the serial output written: a final screen starts a line
 
     @staticmethod
     def _can_block(fd: int) -> bool:
@@ -80,6 +92,51 @@ class FdOutput:
         with self._flush_lock:
             self._write_buffered(self.waits)
 
+    def _shows_live(self) -> bool:
+        return self.screen_mode == SCREEN_LIVE or (self.screen_mode == SCREEN_AUTO and self.interactive)
+
+    def show_screen(self, screen) -> None:
+        """The main thread's tick found the screen changed: redrawn when it is shown live. Skipped
+        when a vCPU is writing output (the next change, or the end, draws it)."""
+        if not self._shows_live() or self.broken or not self._flush_lock.acquire(blocking=False):
+            return
+        try:
+            if self._live is None:
+                from .screen_view import LiveScreen
+                self._live = LiveScreen(*_terminal_size(self.fd))
+            self._take_serial()
+            self._terminal += self._live.update(screen)
+            self._write_buffered(False)
+        finally:
+            self._flush_lock.release()
+
+    def final_screen(self, screen) -> None:
+        """The run is over: the live screen left in its last state, or the screen as plain text after
+        the serial output ("text", or "auto" where stdout is not a terminal)."""
+        with self._flush_lock:
+            if self._shows_live():
+                if self._live is None:
+                    from .screen_view import LiveScreen
+                    self._live = LiveScreen(*_terminal_size(self.fd))
+                self._take_serial()
+                self._terminal += self._live.update(screen) + self._live.finish()
+            elif self.screen_mode != SCREEN_OFF:
+                from .screen_view import plain
+                text = plain(screen)
+                if text:
+                    self._write_buffered(self.waits)
+                    last = self._buf[-1] if self._buf else self._last_byte
+                    self._buf += (b"" if last == 0x0A else b"\n") + text.encode("utf-8", "replace")
+            self._write_buffered(self.waits)
+
+    def _take_serial(self) -> None:
+        """Serial output buffered so far, passed through the live screen (called with the flush lock)."""
+        buf = self._buf
+        if buf and self._live is not None:
+            data = bytes(buf)
+            del buf[:len(data)]            # exactly what was taken: vCPUs may append meanwhile
+            self._terminal += self._live.serial(data)
+
     def show_waiting(self) -> None:
         """The main thread's tick: a terminal's buffered output, or any output the guest has not
         added to since the last tick, is written now, as far as the reader takes it without waiting."""
@@ -93,7 +150,11 @@ class FdOutput:
         self._count_at_tick = count
 
     def _write_buffered(self, wait: bool) -> None:
-        buf = self._buf
+        if self._live is not None:
+            self._take_serial()
+            buf = self._terminal
+        else:
+            buf = self._buf
         while buf:
             if self.broken:
                 buf.clear()
@@ -114,6 +175,8 @@ class FdOutput:
             except OSError as err:
                 self._fail(err)
                 continue
+            if written:
+                self._last_byte = data[written - 1]
             del buf[:written]
 
     def _fail(self, err: OSError) -> None:
@@ -128,11 +191,20 @@ class FdOutput:
             self.fd = -1
 
 
+def _terminal_size(fd: int):
+    try:
+        size = os.get_terminal_size(fd)
+        return size.columns, size.lines
+    except OSError:
+        return 80, 25
+
+
 class CapturedOutput:
-    """Collects the guest's serial output in memory (for the Python API and tests)."""
+    """Collects the guest's serial output and its last screen in memory (for the Python API and tests)."""
 
     def __init__(self):
         self.data = bytearray()
+        self.screen = None            # the final screen, when the guest touched it
         self.on_closed = None         # memory never closes
         self.stop_waiting = _never    # nor keeps anyone waiting
         self.waits = True
@@ -145,6 +217,12 @@ class CapturedOutput:
 
     def show_waiting(self) -> None:
         pass
+
+    def show_screen(self, screen) -> None:
+        pass
+
+    def final_screen(self, screen) -> None:
+        self.screen = screen
 
 
 def _nothing_more() -> bool:

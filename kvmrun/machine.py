@@ -1,10 +1,11 @@
 """Assembling a machine for a BootConfig and running it: `boot(config, output, input) -> Outcome`.
 
 The single path from options to an outcome; the CLI, the Python API and `kvmrun test` only choose
-where the serial line goes and how the Outcome is shown. The steps:
+where the serial line and the screen go and how the Outcome is shown. The steps:
 1. plan (boot/prepare.py): image -> boot protocol -> BootSetup, checked before /dev/kvm is opened;
 2. the VM: RAM, the setup written into it, the platform the setup needs (platform/), the vCPUs;
-3. the devices on the IO bus (a PC's COM1, exit port, i8042, POST port);
+3. the devices on the IO bus (a PC's COM1, exit port, i8042, POST port, VGA registers, fw_cfg), and
+   the VGA text window watched through dirty logging (platform/screen_window.py);
 4. the run (runtime/): a thread per vCPU, the host loop on this thread for the timeout, stdin,
    output and halt detection;
 5. teardown, which the API may hand to a background thread (an in-kernel irqchip takes ~20 ms to tear
@@ -69,10 +70,10 @@ def boot(config: BootConfig, output, serial_input=None, handle_signals: bool = F
 
 def _set_up_and_run(config: BootConfig, output, serial_input, route: Optional[SignalRoute],
                     background_teardown: bool, on_note: Optional[Callable[[str], None]]) -> Outcome:
-    image_plan, mode = plan_image_for(config)
+    image_boot = plan_image_for(config)
     # Checked before /dev/kvm with the smaller page tables of 1 GiB pages, so an image boots wherever
     # it booted before; planned again below for a host without them.
-    setup = plan_setup(config, image_plan, mode, one_gib_pages=True)
+    setup = plan_setup(config, image_boot, one_gib_pages=True)
     if on_note is not None:
         for note in setup.notes:
             on_note(note)
@@ -82,12 +83,13 @@ def _set_up_and_run(config: BootConfig, output, serial_input, route: Optional[Si
         kvm = stack.enter_context(open_kvm())
         refuse_more_cpus_than(config, kvm.max_vcpus())
         if not kvm.offers_1g_pages():
-            setup = plan_setup(config, image_plan, mode, one_gib_pages=False)
+            setup = plan_setup(config, image_boot, one_gib_pages=False)
         mem = stack.enter_context(GuestMemory(config.memory))
         apply_setup(setup, mem)
         vm = stack.enter_context(Vm(kvm))
-        vcpus = _create_vm(kvm, vm, mem, setup, stack)
-        return _run(config, setup, kvm, vm, mem, vcpus, output, serial_input, route, deadline, stack)
+        screen_slot = _add_memory(vm, mem)
+        vcpus = _create_vm(kvm, vm, setup, stack)
+        return _run(config, setup, kvm, vm, mem, screen_slot, vcpus, output, serial_input, route, deadline, stack)
     finally:
         if background_teardown:
             TEARDOWN.hand_over(stack.pop_all())
@@ -95,12 +97,23 @@ def _set_up_and_run(config: BootConfig, output, serial_input, route: Optional[Si
             stack.close()
 
 
-def _create_vm(kvm, vm: Vm, mem: GuestMemory, setup: BootSetup, stack: contextlib.ExitStack) -> List[Vcpu]:
+def _add_memory(vm: Vm, mem: GuestMemory) -> int:
+    """RAM as memory slots, the VGA text window a logged slot of its own; returns that slot."""
+    from .kvm import abi
+    from .platform.screen_window import memory_slots
+    host_base = mem.host_address()
+    screen_slot = -1
+    for region, log_dirty in memory_slots(mem.regions):
+        slot = vm.add_memory(region.guest_addr, region.size, host_base + region.host_offset,
+                             abi.KVM_MEM_LOG_DIRTY_PAGES if log_dirty else 0)
+        if log_dirty:
+            screen_slot = slot
+    return screen_slot
+
+
+def _create_vm(kvm, vm: Vm, setup: BootSetup, stack: contextlib.ExitStack) -> List[Vcpu]:
     if kvm.check_extension(Cap.KVM_CAP_SET_TSS_ADDR):
         vm.set_tss_addr(layout.KVM_TSS_ADDR)
-    host_base = mem.host_address()
-    for region in mem.regions:
-        vm.add_memory(region.guest_addr, region.size, host_base + region.host_offset)
     if setup.needs.irqchip:
         from .platform.interrupts import create_interrupt_controllers
         create_interrupt_controllers(kvm, vm)
@@ -122,10 +135,20 @@ def _create_vm(kvm, vm: Vm, mem: GuestMemory, setup: BootSetup, stack: contextli
     return vcpus
 
 
+def exit_status(exit_code: Optional[str]) -> Callable[[int], int]:
+    """What a write of V to the exit port exits with: V & 0xFF, or (V<<1)|1 as QEMU's isa-debug-exit
+    (whose status the host's exit() truncates to 8 bits too)."""
+    if exit_code == "qemu":
+        return lambda value: ((value << 1) | 1) & 0xFF
+    return lambda value: value & 0xFF
+
+
 class _Devices:
     """A PC's devices as kvmrun's guests see them, on one IO bus."""
 
     def __init__(self, config: BootConfig, vm: Vm, irqchip: bool, output, serial_input, machine_finish):
+        from .devices.fw_cfg import FW_CFG_PORT, PORT_COUNT, FwCfg
+        from .devices.vga import VGA_PORT_BASE, VGA_PORT_COUNT, VgaRegisters
         self.bus = IoBus(strict=config.strict_io)
         self.lock = threading.Lock()           # device state is touched by one thread at a time
         set_irq = lambda level: None           # noqa: E731 - no interrupt controller to raise
@@ -135,8 +158,13 @@ class _Devices:
         source = getattr(serial_input, "queue", serial_input)
         self.uart = serial.Serial16550(output.put, source, set_irq=set_irq)
         self.bus.register(serial.COM1_BASE, serial.PORT_COUNT, self.uart)
+        status = exit_status(config.exit_code)
         self.bus.register(exit_port.EXIT_PORT, 1, exit_port.ExitPort(lambda value: machine_finish(
-            Outcome.exit_port(value))))
+            Outcome.exit_port(status(value)))))
+        self.vga = VgaRegisters()
+        self.bus.register(VGA_PORT_BASE, VGA_PORT_COUNT, self.vga)
+        self.bus.register(FW_CFG_PORT, PORT_COUNT, FwCfg(cpus=config.cpus, max_cpus=config.cpus,
+                                                         ram_size=config.memory, cmdline=config.cmdline))
         self.bus.register(POST_PORT, 1, IgnoredPort())
         keyboard = i8042.I8042(lambda: machine_finish(Outcome.reset()))
         self.bus.register(i8042.DATA_PORT, 1, keyboard.data)
@@ -148,7 +176,8 @@ class _Devices:
             self.uart.input_arrived()
 
 
-def _run(config: BootConfig, setup: BootSetup, kvm, vm: Vm, mem: GuestMemory, vcpus: List[Vcpu], output,
+def _run(config: BootConfig, setup: BootSetup, kvm, vm: Vm, mem: GuestMemory, screen_slot: int, vcpus: List[Vcpu],
+         output,
          serial_input, route: Optional[SignalRoute], deadline: Optional[float],
          stack: contextlib.ExitStack) -> Outcome:
     irqchip = setup.needs.irqchip
@@ -159,6 +188,8 @@ def _run(config: BootConfig, setup: BootSetup, kvm, vm: Vm, mem: GuestMemory, vc
         runtime.finish(outcome)
 
     devices = _Devices(config, vm, irqchip, output, serial_input, finish)
+    from .platform.screen_window import ScreenWatch
+    screen = ScreenWatch(vm, screen_slot, mem, devices.vga, devices.lock)
     absorption = KernelAbsorption(devices.bus, devices.lock, stack, kvm, vm, vcpus, serial.COM1_BASE)
     real_mode = any(start.mode.value == "real" for start in setup.vcpus)
     contexts = []
@@ -190,6 +221,9 @@ def _run(config: BootConfig, setup: BootSetup, kvm, vm: Vm, mem: GuestMemory, vc
     output.stop_waiting = lambda: runtime.ending
 
     def show_output() -> None:
+        changed = screen.poll()
+        if changed is not None:
+            output.show_screen(changed)
         if absorption.live:
             output.waits = False       # the host loop never waits for stdout's reader
             try:
@@ -214,7 +248,7 @@ def _run(config: BootConfig, setup: BootSetup, kvm, vm: Vm, mem: GuestMemory, vc
         # Also on the way out of an exception (KeyboardInterrupt in an API caller): no vCPU thread may
         # outlive the run, or its kvm_run mapping and the guest's RAM would be unmapped under it.
         runtime.stop_and_join()
-        _finish_output(output, runtime.outcome, signalled, deadline, absorption)
+        _finish_output(output, runtime.outcome, signalled, deadline, absorption, screen)
         if route is not None:
             route.record_only()
     if runtime.errors:
@@ -254,7 +288,7 @@ def _pump_stdin(host: HostLoop, pump, devices: Optional[_Devices]) -> None:
 
 
 def _finish_output(output, outcome: Optional[Outcome], signalled: list, deadline: Optional[float],
-                   absorption: KernelAbsorption) -> None:
+                   absorption: KernelAbsorption, screen) -> None:
     """After the run: the rest of the guest's output is written. A slow reader is waited for, unless
     the run was cut short (timeout, signal: then it gets what it takes at once), a signal comes
     meanwhile, or the deadline passes; what it has not taken then is dropped."""
@@ -265,6 +299,9 @@ def _finish_output(output, outcome: Optional[Outcome], signalled: list, deadline
 
     output.stop_waiting = stop_waiting
     absorption.drain()
+    final = screen.final()
+    if final is not None:
+        output.final_screen(final)
     output.flush()
 
 

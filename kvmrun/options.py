@@ -41,6 +41,7 @@ class Option(NamedTuple):
     default: Any = None
     metavar: Optional[str] = None
     switch: bool = False                # a flag without a value on the command line
+    multiple: bool = False              # repeatable on the command line; a list elsewhere
     from_text: Optional[Callable[[str], Any]] = None   # command-line text -> a value for `parse`
 
     @property
@@ -143,6 +144,54 @@ def parse_ap_start(value) -> Optional[str]:
     raise ValueError(f"must be 'entry' or 'sipi', not {_shown(value)}")
 
 
+def parse_cmdline(value) -> Optional[str]:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"must be text, not {_shown(value)}")
+    if "\0" in value:
+        raise ValueError("must not contain a NUL character: the kernel reads it as a C string")
+    return value
+
+
+class ModuleSpec(NamedTuple):
+    """A module as the user names it: `FILE[=CMDLINE]`."""
+    path: str
+    cmdline: Optional[str] = None
+
+
+def _module(value) -> ModuleSpec:
+    if isinstance(value, ModuleSpec):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"must be a list of FILE or FILE=CMDLINE texts, not {_shown(value)}")
+    path, equals, cmdline = value.partition("=")
+    if not path:
+        raise ValueError(f"needs a file name before '=': {_shown(value)}")
+    if "\0" in value:
+        raise ValueError("must not contain a NUL character: the kernel reads module strings as C strings")
+    return ModuleSpec(path, cmdline if equals else None)
+
+
+def parse_modules(value) -> Tuple[ModuleSpec, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, (str, ModuleSpec)):
+        value = [value]
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f"must be a list of FILE or FILE=CMDLINE texts, not {_shown(value)}")
+    return tuple(_module(item) for item in value)
+
+
+EXIT_CODE_CHOICES = ("value", "qemu")
+
+
+def parse_exit_code(value) -> Optional[str]:
+    if value is None or value in EXIT_CODE_CHOICES:
+        return value
+    raise ValueError(f"must be 'value' or 'qemu', not {_shown(value)}")
+
+
 def parse_switch(value) -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"must be true or false, not {_shown(value)}")
@@ -170,6 +219,15 @@ OPTIONS: Tuple[Option, ...] = (
     Option("ap_start", ("--ap-start",), parse_ap_start, metavar="[entry|sipi]",
            help="How vCPUs other than 0 start: at the entry, like vCPU 0 (the default for kvmrun-ABI images), "
                 "or waiting for INIT/SIPI from vCPU 0 as on a PC (needs the irqchip)."),
+    Option("cmdline", ("--cmdline",), parse_cmdline, metavar="TEXT",
+           help="Multiboot, multiboot2 and PVH kernels: the command line (multiboot's starts with the "
+                "kernel's file name, as QEMU's -append)."),
+    Option("modules", ("--module",), parse_modules, default=(), metavar="FILE[=CMDLINE]", multiple=True,
+           help="Multiboot, multiboot2 and PVH kernels: a module loaded after the kernel, page-aligned, with "
+                "its own command line. Repeatable."),
+    Option("exit_code", ("--exit-code",), parse_exit_code, metavar="[value|qemu]",
+           help="What a write of V to port 0xF4 exits with: V & 0xFF (value, the default), or (V<<1)|1 as "
+                "QEMU's isa-debug-exit (qemu)."),
 )
 BY_NAME: Dict[str, Option] = {option.name: option for option in OPTIONS}
 
@@ -186,6 +244,9 @@ class BootConfig(NamedTuple):
     strict_io: bool = False
     irqchip: Optional[bool] = None       # None: as the boot protocol chooses
     ap_start: Optional[str] = None       # None: as the boot protocol chooses
+    cmdline: Optional[str] = None
+    modules: Tuple[ModuleSpec, ...] = ()
+    exit_code: Optional[str] = None      # None: "value"
 
 
 # BootConfig spells the options out for type checkers; this keeps it to exactly OPTIONS' names.
@@ -226,9 +287,20 @@ def check_config(config: BootConfig) -> BootConfig:
 # --- rules that need the image or the host: called once those are known -----------------------------
 
 def refuse_raw_only_options(config: BootConfig, image_kind: str) -> None:
+    """`image_kind` with its article: "an ELF", "a multiboot"."""
     for name in ("load_addr", "entry"):
         if getattr(config, name) is not None:
-            raise OptionError(name, f"applies to raw images only: an {image_kind} image gives its own")
+            raise OptionError(name, f"applies to raw images only: {image_kind} image gives its own")
+
+
+def refuse_kernel_options(config: BootConfig, image_kind: str) -> None:
+    """--cmdline and --module reach a kernel only through a boot protocol that carries them."""
+    if config.cmdline is not None:
+        raise OptionError("cmdline", f"applies to multiboot, multiboot2 and PVH kernels; {image_kind} has no "
+                                     "way to receive a command line")
+    if config.modules:
+        raise OptionError("modules", f"applies to multiboot, multiboot2 and PVH kernels; {image_kind} has no "
+                                     "way to receive modules")
 
 
 def refuse_smp_in_real_mode(config: BootConfig, mode: "Mode") -> None:

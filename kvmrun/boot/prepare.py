@@ -1,64 +1,134 @@
-"""From a BootConfig to a checked BootSetup: read the image, plan it, refuse what the options rule
-out, choose the boot protocol, and check the protocol's setup against RAM. Nothing here opens
+"""From a BootConfig to a checked BootSetup: read the image, find out how it wants to be booted, plan
+it, refuse what the options rule out, and check the protocol's setup against RAM. Nothing here opens
 /dev/kvm, so a bad image or option is status 2 on any host.
+
+How an image is booted (docs/guest-abi.md, "Which machine"), probed in this order:
+1. `--mode` given: kvmrun's own ABI in that mode, whatever the image carries;
+2. a multiboot2 header in the first 32 KiB: multiboot2, on the PC platform;
+3. a multiboot header in the first 8 KiB: multiboot, on the PC platform;
+4. an ELF with a PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY): PVH, on the PC platform;
+5. any other ELF, or a raw image: kvmrun's own ABI.
 
 The machine plans twice: before /dev/kvm is opened with one_gib_pages=False, then with what the host
 offers. 2 MiB pages need the most table pages and the rest is the same, so every range the second
 plan reserves or writes lies inside the first's: if the first plan passed its check, the second passes.
 """
 import contextlib
-from typing import Iterator, Tuple
+from typing import Callable, Iterator, NamedTuple, Tuple
 
 from ..errors import LoaderError
 from ..memory import RamLayout
-from ..options import BootConfig, OptionError, check_config, refuse_raw_only_options, refuse_smp_in_real_mode
-from ..platform.needs import AP_START_SIPI, PlatformNeeds
+from ..options import (BootConfig, OptionError, check_config, refuse_kernel_options, refuse_raw_only_options,
+                       refuse_smp_in_real_mode)
+from ..platform.needs import AP_START_ENTRY, AP_START_SIPI, PlatformNeeds
 from .cpu_modes import Mode
 from .elf import is_elf
 from .image import plan_image, read_image
-from .plan import LoadPlan, check_plan
+from .plan import check_plan
 from .protocols import kvmrun_abi
 from .setup import BootSetup, check_setup
 
+KVMRUN_ABI = "kvmrun"
+
+
+class ImageBoot(NamedTuple):
+    """How an image boots: the protocol's name, the mode vCPU 0 starts in, and the protocol's setup
+    for the host's page sizes (one_gib_pages -> BootSetup, not yet checked)."""
+    protocol: str
+    mode: Mode
+    setup_for: Callable[[bool], BootSetup]
+
 
 @contextlib.contextmanager
-def _naming(image: str) -> Iterator[None]:
-    """Loader errors name the image they are about: the one place that puts its path in front."""
+def _naming(what: str) -> Iterator[None]:
+    """Loader errors name the file they are about: the one place that puts its path in front."""
     try:
         yield
     except LoaderError as err:
-        raise LoaderError(f"{image}: {err}") from None
+        raise LoaderError(f"{what}: {err}") from None
 
 
 def plan_boot(config: BootConfig, one_gib_pages: bool) -> Tuple[BootSetup, Mode]:
     """The checked setup that boots `config`, and the mode vCPU 0 starts in. LoaderError (naming the
     image) or ConfigError (OptionError for one option) for what cannot boot. Refusing more vCPUs
     than the host's KVM offers is left to the caller, which knows the host."""
-    image_plan, mode = plan_image_for(config)
-    return plan_setup(config, image_plan, mode, one_gib_pages), mode
+    image_boot = plan_image_for(config)
+    return plan_setup(config, image_boot, one_gib_pages), image_boot.mode
 
 
-def plan_image_for(config: BootConfig) -> Tuple[LoadPlan, Mode]:
-    """The image's plan and mode, the image checked against RAM alone; the rules of options.py in the
-    order kvmrun has always applied them (so a user sees the same error first)."""
+def plan_image_for(config: BootConfig) -> ImageBoot:
+    """How the image boots, its parts checked against RAM alone; the rules of options.py in the order
+    kvmrun has always applied them (so a user sees the same error first)."""
     check_config(config)
     with _naming(config.image):
         image = read_image(config.image, config.memory)
+    return plan_image_bytes(config, image)
+
+
+def plan_image_bytes(config: BootConfig, image: bytes) -> ImageBoot:
+    """plan_image_for on the image's bytes, already read (the fuzz harness feeds them here)."""
+    with _naming(config.image):
+        if config.mode is None:
+            found = _pc_kernel(config, image)
+            if found is not None:
+                return found
         if is_elf(image):
-            refuse_raw_only_options(config, "ELF")
+            refuse_raw_only_options(config, "an ELF")
         image_plan = plan_image(image, config.mode, config.load_addr, config.entry)
         mode = config.mode or image_plan.default_mode
         check_plan(image_plan, RamLayout(config.memory), mode)
+    refuse_kernel_options(config, "an image for kvmrun's own ABI" if config.mode is None else
+                          f"an image booted with --mode {mode.value} (kvmrun's own ABI)")
     refuse_smp_in_real_mode(config, mode)
-    return image_plan, mode
+    return ImageBoot(KVMRUN_ABI, mode, lambda one_gib_pages: kvmrun_abi.plan(
+        image_plan, RamLayout(config.memory), config.cpus, mode, one_gib_pages))
 
 
-def plan_setup(config: BootConfig, image_plan: LoadPlan, mode: Mode, one_gib_pages: bool) -> BootSetup:
-    """The boot protocol's setup for a planned image, checked as a whole. kvmrun's own ABI is the
-    only protocol so far; the next ones are chosen here by the facts their loaders find."""
+def _pc_kernel(config: BootConfig, image: bytes):
+    """The ImageBoot of a multiboot2, multiboot or PVH kernel, None for any other image."""
+    from . import multiboot, multiboot2, pvh
+    from .protocols import multiboot as multiboot_protocol
+    from .protocols import multiboot2 as multiboot2_protocol
+    from .protocols import pvh as pvh_protocol
+    ram = RamLayout(config.memory)
+    header2 = multiboot2.probe(image)
+    if header2 is not None:
+        protocol, plan = "multiboot2", lambda modules: multiboot2_protocol.plan(
+            header2, image, config.image, ram, config.cpus, config.cmdline or "", modules)
+    else:
+        header = multiboot.probe(image)
+        if header is not None:
+            protocol, plan = "multiboot", lambda modules: multiboot_protocol.plan(
+                header, image, config.image, ram, config.cpus, config.cmdline or "", modules)
+        else:
+            entry = pvh.probe(image)
+            if entry is None:
+                return None
+            protocol, plan = "PVH", lambda modules: pvh_protocol.plan(
+                entry, image, config.image, ram, config.cpus, config.cmdline or "", modules)
+    refuse_raw_only_options(config, f"a {protocol}")
+    setup = plan(_read_modules(config))         # planned once: the PC machine has no page tables
+    return ImageBoot(protocol, Mode.PROTECTED, lambda one_gib_pages: setup)
+
+
+def _read_modules(config: BootConfig):
+    from .protocols.pc import Module
+    modules = []
+    budget = config.memory
+    for spec in config.modules:
+        with _naming(f"module {spec.path}"):
+            data = read_image(spec.path, budget)
+        budget -= len(data)                       # all of them must fit in RAM together
+        string = spec.path if spec.cmdline is None else f"{spec.path} {spec.cmdline}"
+        modules.append(Module(spec.path, data, string))
+    return tuple(modules)
+
+
+def plan_setup(config: BootConfig, image_boot: ImageBoot, one_gib_pages: bool) -> BootSetup:
+    """The boot protocol's setup, with the options' platform choices, checked as a whole."""
     ram = RamLayout(config.memory)
     with _naming(config.image):
-        setup = with_options(kvmrun_abi.plan(image_plan, ram, config.cpus, mode, one_gib_pages), config)
+        setup = with_options(image_boot.setup_for(one_gib_pages), config)
         check_setup(setup, ram)
     return setup
 
@@ -71,7 +141,12 @@ def with_options(setup: BootSetup, config: BootConfig) -> BootSetup:
     irqchip = config.irqchip
     if irqchip is None:
         irqchip = needs.irqchip or (config.ap_start == AP_START_SIPI)
+    if irqchip is False and ap_start == AP_START_SIPI and config.ap_start is None and len(setup.vcpus) == 1:
+        ap_start = AP_START_ENTRY          # one vCPU: none waits for a SIPI, the irqchip may go
     if irqchip is False and ap_start == AP_START_SIPI:
+        if config.ap_start is None:           # the protocol's choice, not the user's: say whose
+            raise OptionError("irqchip", "off leaves no way to start the other vCPUs of this kernel (they wait "
+                                         "for INIT/SIPI, as on a PC): add --ap-start entry, or use one vCPU")
         raise OptionError("ap_start", "'sipi' needs the irqchip (INIT and SIPI travel between the in-kernel "
                                       "local APICs): drop irqchip off")
     if (irqchip, ap_start) == tuple(needs):

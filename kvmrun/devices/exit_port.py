@@ -1,4 +1,5 @@
-"""The exit port (0xF4, as QEMU's isa-debug-exit): a write stops the machine with a status."""
+"""The exit port (0xF4, as QEMU's isa-debug-exit): a write stops the machine; the machine turns the
+value written (1, 2 or 4 bytes) into the status (machine.exit_status)."""
 from typing import Callable
 
 from .bus import all_ones
@@ -14,4 +15,4 @@ class ExitPort:
         return all_ones(size)
 
     def write(self, offset: int, size: int, value: int, access=None) -> None:
-        self._on_exit(value & 0xFF)
+        self._on_exit(value)

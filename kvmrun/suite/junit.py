@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from typing import List
 
 from .runner import GuestOutcome
-from .text import failure_message, failure_text, system_out, xml_text
+from .text import failure_message, failure_text, screen_section, system_out, xml_text
 
 __all__ = ["junit_xml", "rename_target", "write_junit", "write_whole", "written_in_place", "xml_text"]
 
@@ -42,7 +42,9 @@ def junit_xml(outcomes: List[GuestOutcome], suite: str, elapsed: float) -> ET.El
                                     type="GuestFailure")
             failure.text = xml_text(failure_text(result, outcome.problems))
         if result is not None:
-            ET.SubElement(case, "system-out").text = system_out(result.serial)
+            screen = screen_section(result)
+            ET.SubElement(case, "system-out").text = system_out(result.serial) + (
+                "\n" + xml_text(screen) if screen else "")
     ET.indent(root)
     return root
 

@@ -33,6 +33,7 @@ class GuestSpec:
     expect_status: Optional[int] = 0       # None: not checked (an expect_reason without a status)
     expect_serial: Optional[str] = None
     expect_reason: Optional[str] = None    # a Reason's value
+    expect_screen: Optional[str] = None    # a regular expression searched in the screen's text
 
 
 def _name(value) -> str:
@@ -70,6 +71,16 @@ def _expect_serial(value) -> str:
     return value
 
 
+def _expect_screen(value) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"must be a regular expression (a string), not {value!r}")
+    try:
+        re.compile(value, re.MULTILINE)
+    except re.error as err:
+        raise ValueError(f"is not a regular expression: {err}") from None
+    return value
+
+
 def _expect_reason(value) -> str:
     try:
         reason = parse_reason(value) if isinstance(value, str) else None
@@ -86,7 +97,7 @@ def _expect_reason(value) -> str:
 _GUEST_ONLY: Dict[str, Callable[[Any], Any]] = {"name": _name, "image": _image}
 _TEST_KEYS: Dict[str, Callable[[Any], Any]] = {
     "stdin": _stdin, "expect_status": _expect_status, "expect_serial": _expect_serial,
-    "expect_reason": _expect_reason,
+    "expect_reason": _expect_reason, "expect_screen": _expect_screen,
 }
 DEFAULTS_KEYS = sorted([*BY_NAME, *_TEST_KEYS])
 GUEST_KEYS = sorted([*_GUEST_ONLY, *BY_NAME, *_TEST_KEYS])
@@ -163,6 +174,12 @@ def _spec(path: str, folder: Path, where: str, entry: dict) -> GuestSpec:
     image = (folder / entry["image"]).resolve()
     options = {name: entry[name] for name in BY_NAME if name in entry}
     options.setdefault("timeout", DEFAULT_TIMEOUT)
+    if "modules" in options:                  # module files, like images, are found from the manifest's folder
+        try:
+            specs = parse_option("modules", options["modules"])
+        except OptionError as err:
+            raise ManifestError(f"{path}: {where}: {err.spelled(repr('modules'))}") from None
+        options["modules"] = tuple(spec._replace(path=str((folder / spec.path).resolve())) for spec in specs)
     try:
         config = boot_config(image, options)
         _refuse_what_boot_would(config)
@@ -181,7 +198,8 @@ def _spec(path: str, folder: Path, where: str, entry: dict) -> GuestSpec:
     if "stdin" in entry:
         run_options["stdin"] = _stdin(entry["stdin"])
     return GuestSpec(name=entry["name"], image=str(image), options=run_options, expect_status=expect_status,
-                     expect_serial=entry.get("expect_serial"), expect_reason=expect_reason)
+                     expect_serial=entry.get("expect_serial"), expect_reason=expect_reason,
+                     expect_screen=entry.get("expect_screen"))
 
 
 def refuse_what_this_host_cannot(path: str, specs: List[GuestSpec], max_vcpus: int) -> None:

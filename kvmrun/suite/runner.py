@@ -65,7 +65,8 @@ def run_guest(spec: GuestSpec) -> GuestOutcome:
         result = run_in_suite(spec.image, **spec.options)
     except KvmrunError as err:
         return GuestOutcome(spec, False, time.perf_counter() - start, error=str(err))
-    problems = tuple(result.mismatches(spec.expect_status, spec.expect_serial, spec.expect_reason))
+    problems = tuple(result.mismatches(spec.expect_status, spec.expect_serial, spec.expect_reason,
+                                       spec.expect_screen))
     return GuestOutcome(spec, not problems, result.elapsed, result=result, problems=problems)
 
 

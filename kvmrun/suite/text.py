@@ -74,6 +74,14 @@ def system_out(serial: bytes, limit: int = SYSTEM_OUT_BYTES) -> str:
     return xml_text(_cut_note(cut) + serial[cut:].decode("utf-8", errors="replace"))
 
 
+def screen_section(result) -> str:
+    """The guest's final screen as the CI log shows it, "" when it never wrote to it (bounded: 80x25)."""
+    if getattr(result, "screen", None) is None:
+        return ""
+    from ..screen_view import plain
+    return plain(result.screen).rstrip("\n")
+
+
 def how_it_ended(result) -> str:
     """`exit status 1 (fault)`: the status and the reason, as a failure message begins."""
     return f"exit status {result.status} ({result.reason.value})"
@@ -93,6 +101,9 @@ def failure_text(result, problems: Iterable[str]) -> str:
     parts = [f"guest {printable(result.image)}: {failure_message(result, problems)}",
              f"--- serial output (last {TAIL_LINES} lines, at most {TAIL_BYTES} bytes) ---",
              serial_tail(result.serial) or "(none)"]
+    screen = screen_section(result)
+    if screen:
+        parts.append(printable(screen))
     if result.report:
         parts.append(f"--- fault report ---\n{printable(result.report.rstrip())}")
     return "\n".join(parts)

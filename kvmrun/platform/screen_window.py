@@ -1,0 +1,73 @@
+"""The VGA text window as the host sees it: plain guest RAM in a memory slot of its own with dirty
+logging, so a guest writing the screen costs no exits and a guest that never touches it costs one
+KVM_GET_DIRTY_LOG per tick. The host loop asks `ScreenWatch.poll()` what to show.
+"""
+from typing import TYPE_CHECKING, List, NamedTuple, Optional, Sequence
+
+from .. import layout
+from ..memory import RamRegion
+
+if TYPE_CHECKING:
+    from ..screen import Screen
+
+
+class Slot(NamedTuple):
+    region: RamRegion
+    log_dirty: bool
+
+
+def memory_slots(regions: Sequence[RamRegion], window_start: int = layout.VGA_TEXT_ADDR,
+                 window_size: int = layout.VGA_TEXT_SIZE) -> List[Slot]:
+    """RAM's regions as KVM memory slots, the region holding the window cut in three so the window
+    is a slot of its own, logged. RAM always covers the window (it is at least 1 MiB)."""
+    window_end = window_start + window_size
+    slots: List[Slot] = []
+    for region in regions:
+        if not (region.guest_addr <= window_start and window_end <= region.end):
+            slots.append(Slot(region, False))
+            continue
+        below = window_start - region.guest_addr
+        if below:
+            slots.append(Slot(RamRegion(region.guest_addr, below, region.host_offset), False))
+        slots.append(Slot(RamRegion(window_start, window_size, region.host_offset + below), True))
+        above = region.end - window_end
+        if above:
+            slots.append(Slot(RamRegion(window_end, above, region.host_offset + below + window_size), False))
+    return slots
+
+
+class ScreenWatch:
+    """What the screen shows, when it changes. The screen is "touched" once the guest has written to
+    the window: before that there is nothing to show (a guest that prints only to COM1 gets nothing
+    extra). Afterwards a new Screen is read whenever the window was written or the VGA registers
+    changed what is shown (the cursor, the start address). Called on the host loop's thread only."""
+
+    def __init__(self, vm, slot: int, mem, registers, lock):
+        self._vm = vm
+        self._slot = slot
+        self._mem = mem
+        self._registers = registers
+        self._lock = lock
+        self.touched = False
+        self._generation = -1
+        self.screen: Optional["Screen"] = None
+
+    def poll(self) -> Optional["Screen"]:
+        """The screen if it changed since the last call (and has been touched), else None."""
+        if any(self._vm.get_dirty_log(self._slot)):
+            self.touched = True
+        elif not self.touched or self._registers.generation == self._generation:
+            return None
+        from ..screen import read_screen
+        with self._lock:                      # the registers change under vCPU threads
+            self._generation = self._registers.generation
+            screen = read_screen(self._mem.read(layout.VGA_TEXT_ADDR, layout.VGA_TEXT_SIZE), self._registers)
+        if screen == self.screen:
+            return None
+        self.screen = screen
+        return screen
+
+    def final(self) -> Optional["Screen"]:
+        """The screen at the end of the run, None when the guest never touched it."""
+        self.poll()
+        return self.screen
