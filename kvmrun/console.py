@@ -192,11 +192,12 @@ class FdOutput:
 
 
 def _terminal_size(fd: int):
+    """The terminal's columns and rows; 80x25 where it says none (a fresh pty reports 0x0)."""
     try:
         size = os.get_terminal_size(fd)
-        return size.columns, size.lines
     except OSError:
         return 80, 25
+    return size.columns or 80, size.lines or 25
 
 
 class CapturedOutput:
