@@ -1,8 +1,8 @@
 /* A multiboot (v1) kernel in the OSDev "Bare Bones" style (entry in mb_boot.asm): it checks the
  * boot loader's magic, then prints what the multiboot information says (Multiboot Specification
  * 0.6.96, section 3.3) to the screen and COM1, one fact a line:
- *   magic, flags, cmdline, mem_lower/mem_upper, each memory map entry, each module (its range,
- *   string and first bytes), the boot loader's name.
+ *   magic, flags, mem_lower/mem_upper, the boot device, cmdline, each memory map entry, each module
+ *   (its range, string and first bytes), the boot loader's name.
  * A check that fails prints "FAIL: ..." and exits with FAIL_STATUS; otherwise the run ends in
  * cli; hlt. */
 #include "pcterm.h"
@@ -138,6 +138,11 @@ void kernel_main(uint32_t magic, const struct multiboot_info *info)
     kput_dec(info->mem_upper);
     kputs(" KiB\n");
 
+    if (info->flags & MB_INFO_BOOTDEV) {
+        kputs("boot device ");
+        kput_hex(info->boot_device);
+        kputc('\n');
+    }
     if (info->flags & MB_INFO_CMDLINE) {
         kputs("cmdline ");
         kput_string((const char *)info->cmdline, 200);

@@ -1,7 +1,8 @@
 /* The Bare Bones kernel for multiboot2 (entry and header in mb2_boot.asm): it checks the magic,
  * walks the boot information's tags (Multiboot2 Specification 2.0, 3.6) and prints, one fact a
- * line, to the screen and COM1: the command line, the boot loader's name, mem_lower/mem_upper, each
- * memory map entry, each module (range, string, first bytes) and any other tag by type and size.
+ * line, to the screen and COM1: the command line, the boot loader's name, mem_lower/mem_upper, the
+ * boot device, each memory map entry, each module (range, string, first bytes) and any other tag by
+ * type and size.
  * It checks the tags' layout (8-byte aligned, the end tag closing total_size) and that the
  * information the header's request tag requires is there. A failed check prints "FAIL: ..." and
  * exits with FAIL_STATUS; otherwise the run ends in cli; hlt. */
@@ -14,6 +15,7 @@
 #define TAG_BOOT_LOADER_NAME 2
 #define TAG_MODULE 3
 #define TAG_BASIC_MEMINFO 4
+#define TAG_BOOTDEV 5
 #define TAG_MMAP 6
 
 struct boot_info {
@@ -40,6 +42,11 @@ struct tag_module {
 struct tag_basic_meminfo {
     struct tag tag;
     uint32_t mem_lower, mem_upper;
+};
+
+struct tag_bootdev {
+    struct tag tag;
+    uint32_t biosdev, partition, sub_partition;
 };
 
 struct mmap_entry {
@@ -159,6 +166,17 @@ void kernel_main(uint32_t magic, const struct boot_info *info)
             kput_dec(((const struct tag_basic_meminfo *)t)->mem_upper);
             kputs(" KiB\n");
             break;
+        case TAG_BOOTDEV: {
+            const struct tag_bootdev *b = (const void *)t;
+            kputs("boot device ");
+            kput_hex(b->biosdev);
+            kputs(" partition ");
+            kput_hex(b->partition);
+            kputs(" sub-partition ");
+            kput_hex(b->sub_partition);
+            kputc('\n');
+            break;
+        }
         case TAG_MMAP:
             print_mmap((const void *)t);
             break;

@@ -1,5 +1,6 @@
 /* A multiboot SMP kernel, as a small OS brings up its processors on a PC without ACPI:
- *  - QEMU's fw_cfg (ports 0x510/0x511): its signature, the CPU count, max CPUs and the RAM size;
+ *  - QEMU's fw_cfg (ports 0x510/0x511): its signature, the CPU count, max CPUs, the RAM size, its
+ *    interface ID and the command line (size, then the bytes, the NUL included);
  *  - the MP table (Intel MultiProcessor Specification 1.4, 4): the floating pointer searched in the
  *    EBDA's first KiB (segment at 0x40E), then the last KiB of base memory (KiB at 0x413), then
  *    0xF0000-0xFFFFF; its checksums, and each processor, bus and IOAPIC entry it lists;
@@ -15,9 +16,13 @@
 #define FW_CFG_SELECTOR 0x510
 #define FW_CFG_DATA 0x511
 #define FW_CFG_SIGNATURE 0x0000
+#define FW_CFG_ID 0x0001
 #define FW_CFG_RAM_SIZE 0x0003
 #define FW_CFG_NB_CPUS 0x0005
 #define FW_CFG_MAX_CPUS 0x000F
+#define FW_CFG_CMDLINE_SIZE 0x0014
+#define FW_CFG_CMDLINE_DATA 0x0015
+#define CMDLINE_SHOWN 64
 
 #define BDA_EBDA_SEGMENT 0x40E
 #define BDA_BASE_MEMORY_KIB 0x413
@@ -56,6 +61,8 @@ static uint32_t report_fw_cfg(void)
 {
     char signature[4];
     uint16_t cpus = 0, max_cpus = 0;
+    uint32_t id = 0, cmdline_size = 0;
+    char cmdline[CMDLINE_SHOWN];
     uint64_t ram = 0;
     fw_cfg_read(FW_CFG_SIGNATURE, signature, sizeof signature);
     kputs("fw_cfg signature '");
@@ -73,6 +80,17 @@ static uint32_t report_fw_cfg(void)
     kputs(", RAM ");
     kput_dec((uint32_t)(ram >> 20));
     kputs(" MiB\n");
+    fw_cfg_read(FW_CFG_ID, &id, sizeof id);
+    fw_cfg_read(FW_CFG_CMDLINE_SIZE, &cmdline_size, sizeof cmdline_size);
+    uint32_t shown = cmdline_size < CMDLINE_SHOWN ? cmdline_size : CMDLINE_SHOWN;
+    fw_cfg_read(FW_CFG_CMDLINE_DATA, cmdline, shown);
+    kputs("fw_cfg: ID ");
+    kput_hex(id);
+    kputs(", command line of ");
+    kput_dec(cmdline_size);
+    kputs(" bytes '");
+    kput_bytes(cmdline, shown);
+    kputs("'\n");
     return cpus;
 }
 

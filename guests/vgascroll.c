@@ -4,8 +4,8 @@
  *   rows 0-23: "vgascroll: line 07" .. "vgascroll: line 30", line n in colour 1 + n % 15 on black;
  *   row 24: "vgascroll: done", white on blue, the rest of the row blank;
  *   the cursor at row 24, column 15 (location 0x78f), an underline (scan lines 14-15).
- * Then, on COM1 only (the screen stays as it is), what it reads back: the CRTC's cursor location,
- * the misc output register (CRTC at 0x3D4 when bit 0 is set), whether input status 1 shows the
+ * Then, on COM1 only (the screen stays as it is), what it reads back: the CRTC's cursor location
+ * and shape (the shape set with 16-bit writes of index and data to 0x3D4), the misc output register (CRTC at 0x3D4 when bit 0 is set), whether input status 1 shows the
  * vertical retrace coming and going, and the first and last text rows from the buffer. */
 #include "pcterm.h"
 
@@ -78,8 +78,10 @@ void kernel_main(uint32_t magic, const void *info)
         fail("EAX is not the multiboot magic:", magic);
     crtc_write(CRTC_START_HIGH, 0);                 /* the screen shows the buffer from its start */
     crtc_write(CRTC_START_LOW, 0);
-    crtc_write(CRTC_CURSOR_START, 14);              /* bit 5 clear: the cursor is shown */
-    crtc_write(CRTC_CURSOR_END, 15);
+    /* The cursor shape as many small kernels set it: one 16-bit write of index (low byte) and
+     * data (high byte) to the index port. Start 14 with bit 5 clear: the cursor is shown. */
+    outw(VGA_CRTC_INDEX, CRTC_CURSOR_START | 14 << 8);
+    outw(VGA_CRTC_INDEX, CRTC_CURSOR_END | 15 << 8);
     for (int n = 1; n <= LINES; n++) {
         terminal_setcolor(line_color(n));
         kputs("vgascroll: line ");
@@ -99,6 +101,11 @@ void kernel_main(uint32_t magic, const void *info)
     kput_dec((uint32_t)terminal_column);
     kputs(", CRTC reads back ");
     kput_hex(cursor);
+    kputc('\n');
+    kputs("cursor shape, written with 16-bit writes, reads back ");
+    kput_dec(crtc_read(CRTC_CURSOR_START));
+    kputc('-');
+    kput_dec(crtc_read(CRTC_CURSOR_END));
     kputc('\n');
     uint8_t misc = inb(VGA_MISC_OUTPUT_READ);
     kputs("misc output ");
