@@ -45,7 +45,7 @@
 #define PIT_PORT_B 0x61           /* bit 0: channel 2 gate, bit 1: speaker, bit 5: channel 2 output */
 #define PIT_HZ 1193182
 
-extern volatile uint32_t ap_count, ap_seen;
+extern volatile uint32_t ap_count, ap_seen[2];
 extern const char ap_trampoline[], ap_trampoline_end[];
 
 /* --- fw_cfg ---------------------------------------------------------------------------------- */
@@ -145,7 +145,7 @@ struct mp_ioapic {
     uint32_t address;
 } __attribute__((packed));
 
-#define MAX_CPUS 32               /* the trampoline keeps a bit per APIC ID in a dword */
+#define MAX_CPUS 64               /* the trampoline keeps a bit per APIC ID in two dwords */
 
 static uint8_t cpu_ids[MAX_CPUS];
 static int cpu_count;
@@ -339,7 +339,7 @@ static void start_ap(uint8_t apic_id, uint32_t started_before)
         fail("this AP did not start within a second, APIC ID", apic_id);
     kputs("AP with APIC ID ");
     kput_dec(apic_id);
-    kputs(ap_seen & (1u << apic_id) ? " started\n" : " started, but another APIC ID counted\n");
+    kputs(ap_seen[apic_id / 32] & (1u << apic_id % 32) ? " started\n" : " started, but another APIC ID counted\n");
 }
 
 void kernel_main(uint32_t magic, const void *info)

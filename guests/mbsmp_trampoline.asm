@@ -13,7 +13,7 @@ section .bss
 global ap_count, ap_seen
 alignb 4
 ap_count: resd 1
-ap_seen: resd 1
+ap_seen: resd 2                   ; a bit per APIC ID, 0-63
 
 section .rodata
 global ap_trampoline, ap_trampoline_end
@@ -37,8 +37,8 @@ protected:
     mov ss, ax
     mov eax, [LAPIC_ID]
     shr eax, 24
-    and eax, 31
-    lock bts [ap_seen], eax
+    and eax, 63
+    lock bts [ap_seen], eax       ; a bit string: IDs 32-63 land in the second dword
     lock inc dword [ap_count]
 .halt:
     cli
