@@ -127,9 +127,6 @@ def test_a_flat_multiboot_kernel_is_placed_by_its_headers_address_fields():
     assert result.serial == b"mbaout: flat multiboot kernel at 0x100000\nmagic 0x2badb002 ok\nbss zeroed\n"
 
 
-@pytest.mark.xfail(strict=True, raises=kvmrun.LoaderError,
-                   reason="kvmrun bug: an empty module file is refused as 'the image is empty' "
-                          "(boot/prepare.py reads modules with read_image); QEMU and GRUB load it")
 def test_an_empty_module_is_a_module_of_no_bytes(tmp_path):
     empty = tmp_path / "empty.img"
     empty.write_bytes(b"")

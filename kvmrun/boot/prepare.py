@@ -85,27 +85,31 @@ def plan_image_bytes(config: BootConfig, image: bytes) -> ImageBoot:
 
 
 def _pc_kernel(config: BootConfig, image: bytes):
-    """The ImageBoot of a multiboot2, multiboot or PVH kernel, None for any other image."""
-    from . import multiboot, multiboot2, pvh
-    from .protocols import multiboot as multiboot_protocol
-    from .protocols import multiboot2 as multiboot2_protocol
-    from .protocols import pvh as pvh_protocol
+    """The ImageBoot of a multiboot2, multiboot or PVH kernel, None for any other image. Each format's
+    modules are imported only when the formats before it were ruled out (start-up time counts)."""
     ram = RamLayout(config.memory)
+    cmdline = config.cmdline or ""
+    from . import multiboot2
     header2 = multiboot2.probe(image)
     if header2 is not None:
+        from .protocols import multiboot2 as multiboot2_protocol
         protocol, plan = "multiboot2", lambda modules: multiboot2_protocol.plan(
-            header2, image, config.image, ram, config.cpus, config.cmdline or "", modules)
+            header2, image, config.image, ram, config.cpus, cmdline, modules)
     else:
+        from . import multiboot
         header = multiboot.probe(image)
         if header is not None:
+            from .protocols import multiboot as multiboot_protocol
             protocol, plan = "multiboot", lambda modules: multiboot_protocol.plan(
-                header, image, config.image, ram, config.cpus, config.cmdline or "", modules)
+                header, image, config.image, ram, config.cpus, cmdline, modules)
         else:
+            from . import pvh
             entry = pvh.probe(image)
             if entry is None:
                 return None
+            from .protocols import pvh as pvh_protocol
             protocol, plan = "PVH", lambda modules: pvh_protocol.plan(
-                entry, image, config.image, ram, config.cpus, config.cmdline or "", modules)
+                entry, image, config.image, ram, config.cpus, cmdline, modules)
     refuse_raw_only_options(config, f"a {protocol}")
     setup = plan(_read_modules(config))         # planned once: the PC machine has no page tables
     return ImageBoot(protocol, Mode.PROTECTED, lambda one_gib_pages: setup)
@@ -117,7 +121,7 @@ def _read_modules(config: BootConfig):
     budget = config.memory
     for spec in config.modules:
         with _naming(f"module {spec.path}"):
-            data = read_image(spec.path, budget)
+            data = read_image(spec.path, budget, "the module")
         budget -= len(data)                       # all of them must fit in RAM together
         string = spec.path if spec.cmdline is None else f"{spec.path} {spec.cmdline}"
         modules.append(Module(spec.path, data, string))
