@@ -54,7 +54,7 @@ def wrapped(text, width=80):
     """The rows a serial text takes on the guests' 80-column terminal (it wraps, it does not cut)."""
     rows = []
     for line in text.splitlines():
-        rows.extend(line[i:i + width] for i in range(0, len(line), width)) if line else rows.append("")
+        rows.extend([line[i:i + width] for i in range(0, len(line), width)] or [""])
     return rows
 
 
@@ -111,6 +111,13 @@ def test_the_multiboot_screen_shows_what_the_kernel_printed_in_its_colours():
     assert result.screen.lines[0] == "barebones: multiboot kernel"
     assert result.screen.cells[0][0] == ("b", 0x0A)                     # light green on black
     assert result.screen.cells[1][0] == ("m", 0x07)                     # light grey on black
+
+
+def test_mode_boots_a_multiboot_kernel_with_kvmruns_own_abi_instead():
+    """--mode keeps kvmrun's ABI (docs/guest-abi.md, "Which machine an image gets"): EAX is 0 there,
+    which the kernel's own check catches."""
+    result = boot("barebones.elf", mode="protected").expect(status=FAIL_STATUS, reason="exit_port")
+    assert lines(result)[-1] == "FAIL: EAX is not the multiboot magic: 0x0"
 
 
 def test_multiboot_memory_above_3_gib_is_reported_from_4_gib():
