@@ -4,10 +4,15 @@ import sys
 import click
 
 from . import __version__
-from .errors import ConfigError, KvmrunError, KvmUnavailable
+from .errors import ConfigError, KvmrunError
 from .console import SCREEN_AUTO, SCREEN_CHOICES
-from .options import OPTIONS, OptionError
-from .outcome import STATUS_NO_KVM, STATUS_SIGNAL_BASE, STATUS_USAGE, Reason
+from .boot_command import fail as _fail
+from .boot_command import fileno as _fileno
+from .boot_command import fill_standard_fds, run_boot, say
+from .boot_command import signal_name as _signal_name
+from .boot_command import stdout_failed as _stdout_failed
+from .options import OPTIONS
+from .outcome import STATUS_USAGE
 
 
 CLOSED_STANDARD_FDS: "frozenset[int]" = frozenset()     # of 0, 1 and 2, those closed when kvmrun started
@@ -46,11 +51,9 @@ class KvmrunGroup(click.Group):
         return _parsing(super().make_context, *args, **kwargs)
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):  # type: ignore[override]
-        from .stdio import fill_closed_standard_fds
         global CLOSED_STANDARD_FDS
         # First: no file kvmrun opens (/dev/kvm, a worker's pipe) may become stdin, stdout or stderr.
-        CLOSED_STANDARD_FDS = fill_closed_standard_fds()
-        _give_python_the_filled_fds(CLOSED_STANDARD_FDS)
+        CLOSED_STANDARD_FDS = fill_standard_fds()
         args = sys.argv[1:] if args is None else list(args)
         if not args:                 # bare `kvmrun`: its help, as a command group's convention is
             try:
@@ -69,33 +72,6 @@ class KvmrunGroup(click.Group):
         except _StdoutFailed as failed:
             sys.exit(_stdout_failed(failed.error))
         sys.exit(status if isinstance(status, int) else 0)
-
-
-def _give_python_the_filled_fds(filled: "frozenset[int]") -> None:
-    """Python leaves sys.stdout None where fd 1 was closed at start-up: give it a stream on the
-    /dev/null now there, so every command writes to it as to any stdout."""
-    for fd, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")):
-        if fd in filled and getattr(sys, name) is None:
-            setattr(sys, name, open(fd, "r" if fd == 0 else "w", closefd=False,
-                                    errors="backslashreplace" if fd == 2 else None))
-
-
-def _stdout_failed(err: OSError) -> int:
-    """One line on stderr (none for a reader that went away: 141, as for a guest's output), and
-    what is still buffered dropped, so that Python's flush at exit cannot fail a second time."""
-    import errno
-    import os
-    from .outcome import STATUS_OUTPUT_CLOSED
-    try:
-        null = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(null, 1)
-        os.close(null)
-    except OSError:
-        pass
-    if err.errno == errno.EPIPE:
-        return STATUS_OUTPUT_CLOSED
-    click.echo(f"kvmrun: error: cannot write to stdout: {err.strerror}", err=True)
-    return STATUS_USAGE
 
 
 BOOT_EXAMPLES = """\b
@@ -155,52 +131,7 @@ def boot_options(command):
                    "guest runs, or as text after the run; auto is live on a terminal, text elsewhere.")
 def boot(image, screen, **values):
     """Boot IMAGE: a multiboot, multiboot2 or PVH kernel, an ELF32 or ELF64 image, or a raw binary."""
-    from .signals import Interrupted, ending_signals
-    from .machine import boot as boot_machine
-    from .options import boot_config, parse_option_text
-    from .stdio import guest_input, guest_output
-    from .terminal import raw_input_mode
-
-    closed = CLOSED_STANDARD_FDS
-    try:
-        config = boot_config(image, {name: value if isinstance(value, bool) else parse_option_text(name, value)
-                                     for name, value in values.items() if value not in (None, ())})
-    except OptionError as err:
-        return _fail(err)
-    output = guest_output(_fileno(sys.stdout, 1))
-    output.screen_mode = screen
-    stdin_fd = _fileno(sys.stdin, 0)
-    serial_input = None if 0 in closed else guest_input(stdin_fd, output)
-    try:
-        with ending_signals(), raw_input_mode(stdin_fd):
-            outcome = boot_machine(config, output, serial_input, handle_signals=True, on_note=_print_note)
-    except Interrupted as err:                  # before the machine was set up
-        click.echo(f"kvmrun: {_signal_name(err.signum)}: stopped before the guest started", err=True)
-        return STATUS_SIGNAL_BASE + err.signum
-    except KvmrunError as err:
-        return _fail(err)
-    finally:
-        output.close()
-    status = outcome.status
-    error = output.error
-    write_failed = error is not None and not isinstance(error, BrokenPipeError)
-    if error is not None and write_failed:
-        click.echo(f"kvmrun: error: cannot write the guest's output to stdout: {error.strerror}; "
-                   "stopped the guest", err=True)
-        if outcome.reason not in (Reason.FAULT, Reason.TIMEOUT, Reason.INTERRUPTED):
-            status = STATUS_USAGE           # also when the guest had ended: its output was lost
-    # Every end kvmrun causes says so on stderr; an end the guest chose (halt, exit port, reset) writes
-    # nothing there, which tells a guest's `out 0xF4` of 1 or 124 from kvmrun's own 1 or 124.
-    if outcome.fault is not None:
-        _report(outcome.fault)
-    elif outcome.reason is Reason.TIMEOUT:
-        click.echo(f"kvmrun: the guest was still running after --timeout {config.timeout:g} s; stopped it",
-                   err=True)
-    elif outcome.reason is Reason.INTERRUPTED:
-        click.echo(f"kvmrun: {_signal_name(outcome.status - STATUS_SIGNAL_BASE)}: stopped the guest", err=True)
-    elif outcome.reason is Reason.OUTPUT_CLOSED and not write_failed:
-        click.echo("kvmrun: stdout's reader went away: stopped the guest", err=True)
-    return status
+    return run_boot(image, screen, values, CLOSED_STANDARD_FDS)
 
 
 TEST_EXAMPLES = """\b
@@ -256,7 +187,7 @@ def test(manifest, jobs, junit_xml, keyword):
             if junit_xml:
                 _write_junit(junit_xml, manifest, outcomes, elapsed)
     except Cancelled as cancelled:
-        click.echo(f"kvmrun: {_signal_name(cancelled.signum)}: stopped the guests still running", err=True)
+        say(f"kvmrun: {_signal_name(cancelled.signum)}: stopped the guests still running")
         return STATUS_SIGNAL_BASE + cancelled.signum
     except KvmrunError as err:
         return _fail(err)
@@ -290,14 +221,6 @@ def _check_writable(path: str) -> None:
         writable = not os.path.isdir(target) and os.path.isdir(folder) and os.access(folder, os.W_OK | os.X_OK)
     if not writable:
         raise ConfigError(f"--junit-xml {path}: cannot write a file there")
-
-
-def _signal_name(signum: int) -> str:
-    import signal
-    try:
-        return signal.Signals(signum).name
-    except ValueError:
-        return f"signal {signum}"
 
 
 @main.command()
@@ -371,39 +294,6 @@ def _print_or_fail(text: str) -> int:
 
 def _yes(value) -> str:
     return "yes" if value else "no"
-
-
-def _fileno(stream, default: int) -> int:
-    """The stream's descriptor; the process's own one where the stream has none (a test runner's)."""
-    try:
-        return stream.fileno()
-    except (AttributeError, ValueError, OSError):
-        return default
-
-
-def _fail(err: KvmrunError) -> int:
-    """Errors kvmrun expects: one line on stderr; no usable KVM is 3, everything else 2, a KVM call
-    that fails while setting up too ("KVM_CREATE_VCPU failed: ..."): KVM is there, it refused this
-    machine. An option is named as the command line spells it. Control characters (a guest name or
-    a path in a manifest) are shown escaped, never sent to the terminal, and the message is one line."""
-    from .suite.text import printable
-    message = err.spelled(_flag(err.option)) if isinstance(err, OptionError) else str(err)
-    click.echo(f"kvmrun: error: {printable(message).replace(chr(10), ' ')}", err=True)
-    return STATUS_NO_KVM if isinstance(err, KvmUnavailable) else STATUS_USAGE
-
-
-def _flag(name: str) -> str:
-    return next(option.flag for option in OPTIONS if option.name == name)
-
-
-def _print_note(note: str) -> None:
-    """What the loader noticed about the image, before the guest runs."""
-    click.echo(f"kvmrun: note: {note}", err=True)
-
-
-def _report(fault) -> None:
-    from rich.console import Console
-    Console(stderr=True, highlight=False).print(fault)
 
 
 if __name__ == "__main__":

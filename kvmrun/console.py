@@ -65,7 +65,8 @@ class FdOutput:
         # (screen_view.LiveScreen), "text" writes the final one as plain text after the run, "auto"
         # is live on a terminal and text elsewhere, "off" shows nothing.
         self.screen_mode = SCREEN_AUTO
-        self._live: Optional["LiveScreen"] = None    # once the guest has touched the screen
+        self._live: Optional["LiveScreen"] = None    # where the screen is shown live
+        self._redraws = False             # the live screen is drawn: each write redraws it
         self._terminal = bytearray()      # what the LiveScreen made of the output, still to write
         self._last_byte = 0x0A            # of the serial output written: a final screen starts a line
 
@@ -83,7 +84,8 @@ class FdOutput:
     def put(self, byte: int) -> None:
         self._buf.append(byte)
         self.count += 1
-        if byte == 0x0A or len(self._buf) >= _FLUSH_AT:
+        # Under a live screen every write redraws it: lines then wait for the tick, a batch a redraw.
+        if (byte == 0x0A and not self._redraws) or len(self._buf) >= _FLUSH_AT:
             self.flush()
 
     def flush(self) -> None:
@@ -101,11 +103,10 @@ class FdOutput:
         if not self._shows_live() or self.broken or not self._flush_lock.acquire(blocking=False):
             return
         try:
-            if self._live is None:
-                from .screen_view import LiveScreen
-                self._live = LiveScreen(*_terminal_size(self.fd))
+            live = self._live_screen()
             self._take_serial()
-            self._terminal += self._live.update(screen)
+            self._terminal += live.update(screen)
+            self._redraws = True
             self._write_buffered(False)
         finally:
             self._flush_lock.release()
@@ -115,11 +116,10 @@ class FdOutput:
         the serial output ("text", or "auto" where stdout is not a terminal)."""
         with self._flush_lock:
             if self._shows_live():
-                if self._live is None:
-                    from .screen_view import LiveScreen
-                    self._live = LiveScreen(*_terminal_size(self.fd))
+                live = self._live_screen()
                 self._take_serial()
-                self._terminal += self._live.update(screen) + self._live.finish()
+                self._terminal += live.update(screen) + live.finish()
+                self._redraws = False
             elif self.screen_mode != SCREEN_OFF:
                 from .screen_view import plain
                 text = plain(screen)
@@ -128,6 +128,12 @@ class FdOutput:
                     last = self._buf[-1] if self._buf else self._last_byte
                     self._buf += (b"" if last == 0x0A else b"\n") + text.encode("utf-8", "replace")
             self._write_buffered(self.waits)
+
+    def _live_screen(self) -> "LiveScreen":
+        if self._live is None:
+            from .screen_view import LiveScreen
+            self._live = LiveScreen(*_terminal_size(self.fd))
+        return self._live
 
     def _take_serial(self) -> None:
         """Serial output buffered so far, passed through the live screen (called with the flush lock)."""
@@ -141,7 +147,7 @@ class FdOutput:
         """The main thread's tick: a terminal's buffered output, or any output the guest has not
         added to since the last tick, is written now, as far as the reader takes it without waiting."""
         count = self.count
-        if self._buf and (self.interactive or count == self._count_at_tick) \
+        if (self._buf or self._terminal) and (self.interactive or count == self._count_at_tick) \
                 and self._flush_lock.acquire(blocking=False):
             try:
                 self._write_buffered(False)
@@ -150,7 +156,10 @@ class FdOutput:
         self._count_at_tick = count
 
     def _write_buffered(self, wait: bool) -> None:
-        if self._live is not None:
+        # Where the screen may be shown live, serial output goes through the LiveScreen from the
+        # first byte, so it knows an unfinished line ("Loading... ") the screen is later drawn under.
+        if self._live is not None or (self._buf and self._shows_live()):
+            self._live_screen()
             self._take_serial()
             buf = self._terminal
         else:

@@ -49,7 +49,8 @@ HALT_POLL_IDLE_SECONDS = 0.05
 
 
 def boot(config: BootConfig, output, serial_input=None, handle_signals: bool = False,
-         background_teardown: bool = False, on_note: Optional[Callable[[str], None]] = None) -> Outcome:
+         background_teardown: bool = False, on_note: Optional[Callable[[str], None]] = None,
+         detach_teardown: bool = False) -> Outcome:
     """Set the machine up for `config`, run it, and say how it ended.
 
     `config.timeout` counts from the start: setting up and starting 256 vCPU threads is part of the
@@ -60,7 +61,8 @@ def boot(config: BootConfig, output, serial_input=None, handle_signals: bool = F
     with contextlib.ExitStack() as handlers:
         route = handlers.enter_context(ending_signals()) if handle_signals else None
         try:
-            return _set_up_and_run(config, output, serial_input, route, background_teardown, on_note)
+            return _set_up_and_run(config, output, serial_input, route, background_teardown, on_note,
+                                   detach_teardown)
         except Interrupted as err:
             return Outcome.interrupted(err.signum)
         finally:
@@ -69,7 +71,8 @@ def boot(config: BootConfig, output, serial_input=None, handle_signals: bool = F
 
 
 def _set_up_and_run(config: BootConfig, output, serial_input, route: Optional[SignalRoute],
-                    background_teardown: bool, on_note: Optional[Callable[[str], None]]) -> Outcome:
+                    background_teardown: bool, on_note: Optional[Callable[[str], None]],
+                    detach_teardown: bool = False) -> Outcome:
     image_boot = plan_image_for(config)
     # Checked before /dev/kvm with the smaller page tables of 1 GiB pages, so an image boots wherever
     # it booted before; planned again below for a host without them.
@@ -93,6 +96,8 @@ def _set_up_and_run(config: BootConfig, output, serial_input, route: Optional[Si
     finally:
         if background_teardown:
             TEARDOWN.hand_over(stack.pop_all())
+        elif detach_teardown and setup.needs.irqchip:
+            close_after_exit(stack.pop_all())
         else:
             stack.close()
 
@@ -373,3 +378,52 @@ class _Teardown:
 
 
 TEARDOWN = _Teardown()
+_LEFT_OPEN: List[contextlib.ExitStack] = []
+
+
+def close_after_exit(stack: contextlib.ExitStack) -> None:
+    """For a process about to exit (`kvmrun boot`): a forked child closes the machine once this
+    process has exited, so the ~20 ms KVM takes to tear an irqchip down is not the user's wait.
+
+    The child keeps only the KVM descriptors (and the guest's RAM, shared copy-on-write, never
+    written): stdin, stdout and stderr become /dev/null and every other descriptor is closed at once,
+    so a shell reading kvmrun's output sees its end when kvmrun exits. It waits for this process to
+    exit (end of file on a pipe only this process writes to), so that its own exit drops the last
+    references and does the teardown; this process never closes the machine itself. Where fork fails,
+    the machine is closed here and now."""
+    import os
+    try:
+        ready_read, ready_write = os.pipe()
+        pid = os.fork()
+    except OSError:
+        stack.close()
+        return
+    if pid == 0:                              # the child: nothing here may raise or return
+        try:
+            import signal
+            for signum in ENDING_SIGNALS:
+                signal.signal(signum, signal.SIG_IGN)
+            null = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(null, fd)
+            for fd in [int(name) for name in os.listdir("/proc/self/fd")]:   # listed, then closed
+                if fd > 2 and fd != ready_read and not _is_kvm(fd):
+                    try:
+                        os.close(fd)
+                    except OSError:           # the listing's own descriptor, closed by now
+                        pass
+            os.read(ready_read, 1)            # end of file: kvmrun has exited
+        except BaseException:
+            pass
+        finally:
+            os._exit(0)                       # the kernel closes the machine: the last references
+    os.close(ready_read)
+    _LEFT_OPEN.append(stack)                  # closed by this process's exit, cheaply: the child holds on
+
+
+def _is_kvm(fd: int) -> bool:
+    import os
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}").startswith("anon_inode:kvm")
+    except OSError:
+        return False

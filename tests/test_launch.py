@@ -1,0 +1,90 @@
+"""The launcher's quick reading of `kvmrun boot` (launch.py): what it takes itself and what it leaves to
+click, and that both roads end alike; and the machine closed after kvmrun has exited."""
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import guest, run_kvmrun
+from kvmrun.launch import read_boot_args
+
+
+@pytest.mark.parametrize("args, parsed", [
+    (["g.elf"], ("g.elf", "auto", {})),
+    (["--cpus", "2", "-m", "64M", "g.elf"], ("g.elf", "auto", {"cpus": "2", "memory": "64M"})),
+    (["g.elf", "--timeout=5", "--strict-io"], ("g.elf", "auto", {"timeout": "5", "strict_io": True})),
+    (["--module", "a", "--module=b=x y", "k.elf"], ("k.elf", "auto", {"modules": ("a", "b=x y")})),
+    (["--cmdline", "-v --quiet", "k.elf"], ("k.elf", "auto", {"cmdline": "-v --quiet"})),
+    (["--cmdline=", "k.elf"], ("k.elf", "auto", {"cmdline": ""})),
+    (["--screen", "off", "--exit-code", "qemu", "k.elf"], ("k.elf", "off", {"exit_code": "qemu"})),
+    (["--cpus", "1", "--cpus", "3", "g.elf"], ("g.elf", "auto", {"cpus": "3"})),   # the last counts
+])
+def test_plain_boot_command_lines_are_read_without_click(args, parsed):
+    assert read_boot_args(args) == parsed
+
+
+@pytest.mark.parametrize("args", [
+    [], ["--help"], ["-h", "g.elf"], ["a.elf", "b.elf"], ["--cpus"], ["g.elf", "--cpus"], ["--cpu", "2", "g.elf"],
+    ["--strict-io=yes", "g.elf"], ["--screen", "colour", "g.elf"], ["--", "g.elf"], ["-m64M", "g.elf"],
+    ["--unknown", "g.elf"],
+])
+def test_anything_else_is_left_to_click(args):
+    assert read_boot_args(args) is None
+
+
+@pytest.mark.kvm
+@pytest.mark.parametrize("args", [
+    ["--cpus", "0"], ["--memory", "1T"], ["--timeout", "-1"], ["--cmdline", "x"], ["--exit-code", "q"],
+])
+def test_both_roads_give_the_same_error(args):
+    quick = run_kvmrun("boot", *args, guest("hello64.elf"))
+    # `--` after the options makes the launcher hand the same command line to click.
+    through_click = run_kvmrun("boot", *args, "--", guest("hello64.elf"))
+    assert quick.returncode == through_click.returncode == 2
+    assert quick.stderr == through_click.stderr and quick.stderr.startswith(b"kvmrun: error: ")
+
+
+@pytest.mark.kvm
+def test_both_roads_boot_alike():
+    quick = run_kvmrun("boot", "--exit-code", "qemu", guest("qemuexit.elf"))
+    through_click = run_kvmrun("boot", "--exit-code", "qemu", "--", guest("qemuexit.elf"))
+    assert (quick.returncode, quick.stdout, quick.stderr) == (through_click.returncode, through_click.stdout,
+                                                              through_click.stderr)
+    assert quick.returncode == 65
+
+
+def _kvm_vms_of(pid: int) -> int:
+    try:
+        return sum(os.readlink(f"/proc/{pid}/fd/{fd}") == "anon_inode:kvm-vm" for fd in os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return 0
+
+
+@pytest.mark.kvm
+def test_an_irqchip_machine_is_closed_by_a_child_once_kvmrun_has_exited():
+    """kvmrun's output ends when kvmrun exits (the child holds no pipe of its caller), and the child
+    that tears the machine down is gone shortly after."""
+    proc = subprocess.Popen([sys.executable, "-m", "kvmrun", "boot", guest("barebones.elf")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = proc.communicate(timeout=60)           # returns at EOF: nobody else holds the pipes
+    assert proc.returncode == 0, err
+    assert b"barebones: done" in out
+    image = guest("barebones.elf").encode()
+
+    def holding_a_vm():                               # kvmrun's forked child has kvmrun's command line
+        return [pid for pid in map(int, filter(str.isdigit, os.listdir("/proc")))
+                if image in _cmdline(pid) and _kvm_vms_of(pid)]
+    deadline = time.monotonic() + 10
+    while holding_a_vm() and time.monotonic() < deadline:    # until its teardown is done
+        time.sleep(0.05)
+    assert not holding_a_vm()
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
