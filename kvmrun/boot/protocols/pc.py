@@ -111,5 +111,6 @@ def pc_setup(kernel: Sequence[Blob], structures: Sequence[Blob], entry: int, reg
     ) + tuple(Reserved(blob.addr, blob.end, blob.name) for blob in structures)
     vcpus = (VcpuStart(Mode.PROTECTED, entry, 0, dict(regs)),) + tuple(
         VcpuStart(Mode.PROTECTED, entry, 0, {}, runnable=False) for _ in range(1, cpus))
-    return BootSetup(blobs=tuple(own) + tuple(structures) + tuple(kernel), reserved=reserved, vcpus=vcpus,
+    # The kernel first: check_setup names the first blob that does not fit, and the kernel is the user's.
+    return BootSetup(blobs=tuple(kernel) + tuple(own) + tuple(structures), reserved=reserved, vcpus=vcpus,
                      needs=PlatformNeeds(irqchip=True, ap_start=AP_START_SIPI), notes=tuple(notes))
