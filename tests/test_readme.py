@@ -29,3 +29,14 @@ def test_the_python_example_runs(monkeypatch):
     code = readme_block("import kvmrun\n\nr = kvmrun.run(")
     code = code.replace('r.expect(reason="timeout")', "")       # the hello guest halts; that line shows the form
     exec(compile(code, "README.md", "exec"), {})
+
+
+@pytest.mark.kvm
+def test_the_bare_bones_example_shows_what_the_readme_says():
+    """OSDev's Bare Bones kernel, built as the README shows (guests/osdev_barebones), prints exactly
+    the README's screen where stdout is not a terminal."""
+    block = readme_block("$ as --32 boot.s")
+    shown = block.split("$ kvmrun boot myos.bin\n", 1)[1]
+    result = run_kvmrun("boot", GUESTS / "osdev_barebones.bin")
+    assert (result.returncode, result.stderr) == (0, b"")
+    assert result.stdout.decode() == shown
