@@ -15,6 +15,7 @@ from kvmrun.boot.setup import apply_setup, check_setup
 from kvmrun.errors import LoaderError
 from kvmrun.memory import GuestMemory, RamLayout
 from kvmrun.platform.memory_map import memory_map
+from pc_kernel_checks import refused_cleanly_or_inside_ram
 
 MiB, GiB = 1 << 20, 1 << 30
 MAGIC = 0xE85250D6
@@ -464,17 +465,4 @@ def images(draw):
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(images(), st.lists(st.binary(max_size=300), max_size=3), st.text(max_size=50))
 def test_any_image_is_refused_cleanly_or_boots_inside_ram(image, module_data, cmdline):
-    ram = RamLayout(16 * MiB)
-    try:
-        head = multiboot2.probe(image)
-        if head is None:
-            return
-        modules = tuple(Module(f"m{i}", data, f"m{i} arg") for i, data in enumerate(module_data))
-        setup = protocol.plan(head, image, "kernel", ram, 2, cmdline, modules)
-        check_setup(setup, ram)
-    except LoaderError as err:
-        assert "\n" not in str(err)
-        return
-    for blob in setup.blobs:
-        assert ram.contains(blob.addr, blob.size) and blob.end <= 1 << 32
-    assert setup.vcpus[0].regs["rax"] == 0x36D76289
+    refused_cleanly_or_inside_ram(multiboot2.probe, protocol.plan, image, module_data, cmdline, 0x36D76289)
