@@ -36,28 +36,33 @@ def test_each_vcpu_has_its_own_one_byte_writers_which_carry_its_access():
     bus.register(0x10, 2, dev)
     one, two = Access(1), Access(2)
     writers_one, writers_two = bus.writers_for(one), bus.writers_for(two)
-    writers_one[0x11](5)
-    writers_two[0x10](6)
+    assert not writers_one                         # filled on first use: a boot pays for what it writes
+    bus.byte_writer(0x11, one)(5)
+    bus.byte_writer(0x10, two)(6)
     bus.byte_writer(0x300, two)(7)                 # unclaimed: ignored, and kept in the table
-    assert dev.writes == [(1, 1, 5, one), (0, 1, 6, two)] and 0x300 in writers_two
+    assert dev.writes == [(1, 1, 5, one), (0, 1, 6, two)]
+    assert set(writers_one) == {0x11} and set(writers_two) == {0x10, 0x300}
+    assert writers_two[0x10] is bus.byte_writer(0x10, two)        # made once
 
 
 def test_a_wrapper_sees_every_vcpus_one_byte_writes_until_taken_away():
     bus, dev = IoBus(), Recorder()
     bus.register(0x80, 1, dev)
     counted = []
-    table = bus.writers_for(Access(0))
+    first, second = Access(0), Access(1)
+    bus.writers_for(first)
+    bus.byte_writer(0x80, first)(0)                # made before the wrapper: replaced by it
 
     def counting(direct):
         return lambda value: (counted.append(value), direct(value))
 
     bus.wrap_byte_writers(0x80, counting)
-    later = bus.writers_for(Access(1))             # tables made after the wrapper get it too
-    table[0x80](1)
-    later[0x80](2)
+    bus.writers_for(second)                        # tables made after the wrapper get it too
+    bus.byte_writer(0x80, first)(1)
+    bus.byte_writer(0x80, second)(2)
     bus.wrap_byte_writers(0x80, None)
-    table[0x80](3)
-    assert counted == [1, 2] and [w[2] for w in dev.writes] == [1, 2, 3]
+    bus.byte_writer(0x80, first)(3)
+    assert counted == [1, 2] and [w[2] for w in dev.writes] == [0, 1, 2, 3]
 
 
 def test_mmio_devices_by_range():

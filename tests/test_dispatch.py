@@ -188,5 +188,5 @@ def test_devices_see_which_vcpu_made_the_access_on_both_paths():
     bus.register(0x500, 4, Witness())
     ctx = ExitContext(KvmRun(io_exit(0, 1, 0x502, 1)), bus, threading.Lock(), None, access=Access(3, None))
     handle_exit(ctx, KvmExit.KVM_EXIT_IO, ctx.run.decode())
-    ctx.writers[0x503](0x41)                       # the fast path's one-byte writer
+    bus.byte_writer(0x503, ctx.access)(0x41)       # the fast path's one-byte writer
     assert seen == [("read", 2, 3), ("write", 3, 3)]

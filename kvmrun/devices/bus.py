@@ -9,7 +9,8 @@ Ports and MMIO no device claims read as all ones and ignore writes, as on a PC w
 them; in strict mode they raise UnhandledAccess instead, which the machine turns into a guest fault.
 
 One-byte port writes are the hot path: each vCPU gets a table port -> callable(value) (writers_for),
-so the vCPU loop makes one call per OUT with no lookups of devices or offsets.
+filled as ports are first written, so the vCPU loop makes one call per OUT with no lookups of devices
+or offsets.
 """
 import bisect
 import functools
@@ -71,9 +72,9 @@ class IoBus:
                 raise ValueError(f"port 0x{port:x} is already claimed")
         for port in range(first_port, first_port + count):
             self._ports[port] = (device, first_port)
-        for access, table in self._writer_tables:
+        for _, table in self._writer_tables:       # made again on their next use
             for port in range(first_port, first_port + count):
-                table[port] = self._byte_writer(port, access)
+                table.pop(port, None)
 
     def register_mmio(self, base: int, length: int, device: Device) -> None:
         end = base + length
@@ -85,9 +86,9 @@ class IoBus:
     # --- the fast path's tables -----------------------------------------------------------------------
 
     def writers_for(self, access: Access) -> Dict[int, Callable[[int], None]]:
-        """A port -> one-byte-writer table for one vCPU; ports no device claims are added on first use
-        (byte_writer)."""
-        table = {port: self._byte_writer(port, access) for port in self._ports}
+        """A port -> one-byte-writer table for one vCPU, filled on first use (byte_writer): a machine
+        claims a hundred ports, a guest writes a few, and a boot should not pay for the rest."""
+        table: Dict[int, Callable[[int], None]] = {}
         self._writer_tables.append((access, table))
         return table
 
@@ -118,8 +119,8 @@ class IoBus:
             self._wrappers.pop(port, None)
         else:
             self._wrappers[port] = wrapper
-        for access, table in self._writer_tables:
-            table[port] = self._byte_writer(port, access)
+        for _, table in self._writer_tables:
+            table.pop(port, None)
 
     # --- port IO ------------------------------------------------------------------------------------
 

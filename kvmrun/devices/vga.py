@@ -88,6 +88,9 @@ def _ega_palette() -> bytearray:
     return palette
 
 
+_EGA_PALETTE = bytes(_ega_palette())        # built once: every machine has a VGA
+
+
 class VgaRegisters:
     """The register state and its bus interface; `start_address`, `cursor_offset`, `cursor_visible`,
     `blink_enabled` and `generation` are what the screen reads."""
@@ -106,7 +109,7 @@ class VgaRegisters:
         self.attribute_index = ATTR_PALETTE_SOURCE     # the display on, as a BIOS leaves it
         self.attribute_data_next = False               # the flip-flop: the next 0x3C0 write is data
         self.dac_mask = 0xFF
-        self.dac = _ega_palette()
+        self.dac = bytearray(_EGA_PALETTE)
         self.dac_read_index = 0
         self.dac_write_index = 0
         self.dac_component = 0                         # 0-2: red, green, blue of the current entry
