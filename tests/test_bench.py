@@ -21,7 +21,9 @@ def test_bench_quick_mode_writes_every_figure(tmp_path):
                 # the in-kernel irqchip: boot and teardown, the C runner's, and kvmrun test with it
                 "irqchip_fg_on_ms", "irqchip_fg_off_ms", "irqchip_run_on_ms", "irqchip_teardown_on_ms",
                 "irqchip_teardown_off_ms", "boot_c_runner_irqchip_ms", "teardown_c_runner_irqchip_ms",
-                "kvmrun_test_irqchip_guests_per_s_jobs1", "kvmrun_test_irqchip_guests_per_s_jobs2_run_only"):
+                "kvmrun_test_irqchip_guests_per_s_jobs1", "kvmrun_test_irqchip_guests_per_s_jobs2_run_only",
+                # a multiboot kernel printing to VGA: whole process and as a suite's guest
+                "boot_multiboot_vga_kvmrun_ms", "boot_multiboot_vga_in_suite_ms"):
         assert figures[key]["median"] > 0 and figures[key]["runs"] >= 2, key
     # The halt latency is a difference of two runs and may come out below zero in a noisy quick run.
     assert figures["irqchip_latency_ms"]["runs"] >= 2 and figures["irqchip_run_exit_on_ms"]["median"] > 0
