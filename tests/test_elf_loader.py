@@ -147,7 +147,7 @@ def test_every_truncation_of_a_valid_image_is_a_loader_error_or_a_plan():
 
 def _peak_planning(image):
     """plan_elf's outcome (a plan or the LoaderError) and the peak memory it traced."""
-    plan_elf(bytes(valid64()))                 # pyelftools' one-time set-up is not the image's cost
+    plan_elf(bytes(valid64()))                 # one-time set-up (imports) is not the image's cost
     tracemalloc.start()
     try:
         outcome = plan_elf(image)
