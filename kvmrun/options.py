@@ -151,6 +151,10 @@ def parse_cmdline(value) -> Optional[str]:
         raise ValueError(f"must be text, not {_shown(value)}")
     if "\0" in value:
         raise ValueError("must not contain a NUL character: the kernel reads it as a C string")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid UTF-8 text (it is passed to the kernel as UTF-8)") from None
     return value
 
 

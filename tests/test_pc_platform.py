@@ -88,6 +88,7 @@ def test_modules_are_file_and_optional_command_line():
     ("modules", {"a": 1}, "modules must be a list of FILE or FILE=CMDLINE texts, not {'a': 1}"),
     ("cmdline", "a\0b", "cmdline must not contain a NUL character: the kernel reads it as a C string"),
     ("cmdline", 5, "cmdline must be text, not 5"),
+    ("cmdline", "c\udcff", "cmdline must be valid UTF-8 text (it is passed to the kernel as UTF-8)"),
     ("exit_code", "qemu2", "exit_code must be 'value' or 'qemu', not 'qemu2'"),
 ])
 def test_kernel_options_refuse_what_no_kernel_could_read(name, value, problem):
