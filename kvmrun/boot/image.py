@@ -10,10 +10,11 @@ from .plan import LoadPlan
 from .raw import BOOT_SECTOR_NOTE, looks_like_boot_sector, plan_raw
 
 
-def read_image(path: str, max_size: int, what: str = "the image") -> bytes:
+def read_image(path: str, max_size: int, module: bool = False) -> bytes:
     """The file's bytes; refuses what is not a regular file or cannot be in RAM anyway. The errors do
     not name the file: boot/prepare.py puts its path in front of every loader error. An image may not
-    be empty; a module (`what` "the module") may: GRUB and QEMU load it as a module of no bytes."""
+    be empty; a module may: GRUB and QEMU load it as a module of no bytes. A module's `max_size` is
+    the RAM the modules before it left."""
     try:
         info = os.stat(path)
     except FileNotFoundError:
@@ -24,13 +25,12 @@ def read_image(path: str, max_size: int, what: str = "the image") -> bytes:
         raise LoaderError("is a directory, not an image")
     if not stat.S_ISREG(info.st_mode):
         raise LoaderError("not a regular file")
-    if info.st_size == 0 and what == "the image":
+    if info.st_size == 0 and not module:
         raise LoaderError("the image is empty")
     if info.st_size > max_size:
-        raise LoaderError(f"{what} ({info.st_size} bytes) is larger than the guest RAM left for it "
-                          f"({max_size} bytes); give more with --memory" if what != "the image" else
-                          f"the image ({info.st_size} bytes) is larger than guest RAM "
-                          f"({max_size} bytes); give more with --memory")
+        what, room = ("the module", "the guest RAM left for it") if module else ("the image", "guest RAM")
+        raise LoaderError(f"{what} ({info.st_size} bytes) is larger than {room} ({max_size} bytes); "
+                          "give more with --memory")
     try:
         with open(path, "rb") as f:
             return f.read()

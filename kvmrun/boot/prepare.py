@@ -121,7 +121,7 @@ def _read_modules(config: BootConfig):
     budget = config.memory
     for spec in config.modules:
         with _naming(f"module {spec.path}"):
-            data = read_image(spec.path, budget, "the module")
+            data = read_image(spec.path, budget, module=True)
         budget -= len(data)                       # all of them must fit in RAM together
         string = spec.path if spec.cmdline is None else f"{spec.path} {spec.cmdline}"
         modules.append(Module(spec.path, data, string))
