@@ -51,10 +51,12 @@ def field(result, pattern):
 
 
 def wrapped(text, width=80):
-    """The rows a serial text takes on the guests' 80-column terminal (it wraps, it does not cut)."""
+    """The rows a serial text takes on the guests' 80-column terminal (it wraps, it does not cut).
+    A screen row's trailing spaces are blank cells, which Screen.lines drops, so they go here too:
+    where a row breaks depends on the checkout's path length, which the guests print."""
     rows = []
     for line in text.splitlines():
-        rows.extend([line[i:i + width] for i in range(0, len(line), width)] or [""])
+        rows.extend([line[i:i + width].rstrip(" ") for i in range(0, len(line), width)] or [""])
     return rows
 
 
