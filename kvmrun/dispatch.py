@@ -13,7 +13,7 @@ tested over a bytearray.
 """
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Optional
 
-from .devices.bus import NO_ACCESS, Access, IoBus, UnhandledAccess
+from .devices.bus import NO_ACCESS, Access, DeviceFault, IoBus, UnhandledAccess
 from .kvm import abi
 from .kvm.abi import KvmExit
 from .kvm.run import FAST_EXIT, FAST_EXIT_AT, OUT_1_BYTE, fast_io_data_offset
@@ -90,6 +90,8 @@ def handle_exit(ctx: ExitContext, reason: int, exit) -> Any:
             return None
     except UnhandledAccess as err:
         return ctx.fault(reason, f"--strict-io: {err}", at_rip=True)
+    except DeviceFault as err:
+        return ctx.fault(reason, err.summary, err.details, code_at=err.code_at)
     if kind is exits.Interrupted or kind is exits.IrqWindowOpen:
         return None
     if kind is exits.Hlt:
@@ -171,6 +173,8 @@ def fast_loop(vcpu, ctx: ExitContext, absorption: "Optional[KernelAbsorption]", 
                     writer(mapping[offset])
             except UnhandledAccess as err:
                 return ctx.fault(reason, f"--strict-io: {err}", at_rip=True)
+            except DeviceFault as err:
+                return ctx.fault(reason, err.summary, err.details, code_at=err.code_at)
             continue
         if reason == exit_intr:
             continue

@@ -31,6 +31,18 @@ class Device(Protocol):
     def write(self, offset: int, size: int, value: int, access: Access) -> None: ...
 
 
+class DeviceFault(Exception):
+    """A device ends the run as a guest fault: what the guest asked cannot be done (a BIOS service
+    kvmrun does not provide). `details` are (name, value) rows for the report; `code_at` =
+    (linear address, IP, what it is) shows the guest's code there (fault.capture_fault)."""
+
+    def __init__(self, summary: str, details=(), code_at=None):
+        super().__init__(summary)
+        self.summary = summary
+        self.details = tuple(details)
+        self.code_at = code_at
+
+
 class UnhandledAccess(Exception):
     """A port or MMIO access that nothing handles, under --strict-io."""
 

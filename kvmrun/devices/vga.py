@@ -117,6 +117,7 @@ class VgaRegisters:
         self.dac_reading = False
         self.in_retrace = False
         self.generation = 0                            # changes whenever what is shown may have
+        self.text_written = False                      # the host wrote the text buffer (BIOS int 10h)
 
     # --- what the screen shows ---------------------------------------------------------------------
 
@@ -148,6 +149,25 @@ class VgaRegisters:
     @property
     def colour(self) -> bool:
         return bool(self.misc & MISC_COLOUR)
+
+    # --- what a BIOS sets (int 10h), as its OUTs to the CRTC would -------------------------------------
+
+    def set_cursor(self, cell: int) -> None:
+        self._write_crtc(CRTC_CURSOR_HIGH, cell >> 8 & 0xFF)
+        self._write_crtc(CRTC_CURSOR_LOW, cell & 0xFF)
+
+    def set_start_address(self, cell: int) -> None:
+        self._write_crtc(CRTC_START_HIGH, cell >> 8 & 0xFF)
+        self._write_crtc(CRTC_START_LOW, cell & 0xFF)
+
+    def set_cursor_shape(self, start: int, end: int) -> None:
+        self._write_crtc(CRTC_CURSOR_START, start)
+        self._write_crtc(CRTC_CURSOR_END, end)
+
+    def host_wrote_text(self) -> None:
+        """The BIOS wrote the text buffer from the host: KVM's dirty log does not see such writes."""
+        self.text_written = True
+        self.generation += 1
 
     # --- the bus interface -------------------------------------------------------------------------
 

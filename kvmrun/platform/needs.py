@@ -12,6 +12,7 @@ AP_START_CHOICES = (AP_START_ENTRY, AP_START_SIPI)
 class PlatformNeeds(NamedTuple):
     irqchip: bool = False                 # KVM's in-kernel PICs, IOAPIC, local APICs and PIT
     ap_start: str = AP_START_ENTRY        # how vCPUs other than 0 (the APs) start
+    bios: bool = False                    # kvmrun's BIOS services (kvmrun/bios/): a boot disk's
 
 
 def check_needs(needs: PlatformNeeds) -> None:

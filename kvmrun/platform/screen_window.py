@@ -54,6 +54,7 @@ class ScreenWatch:
 
     def poll(self) -> Optional["Screen"]:
         """The screen if it changed since the last call (and has been touched), else None."""
+        self.touched = self.touched or self._registers.text_written     # the BIOS's int 10h, from the host
         if any(self._vm.get_dirty_log(self._slot)):
             self.touched = True
         elif not self.touched or self._registers.generation == self._generation:

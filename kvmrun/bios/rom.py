@@ -1,0 +1,60 @@
+"""kvmrun's BIOS ROM and the interrupt vector table that points into it.
+
+rom.bin is rom.asm assembled (`make rom`; tests/test_bios_rom.py checks they agree), shipped with
+kvmrun so that nothing is assembled at run time. The offsets below are where rom.asm puts each
+block. Pure."""
+import struct
+from importlib import resources
+from typing import Dict
+
+ROM_SEGMENT = 0xF000
+ROM_ADDR = ROM_SEGMENT << 4
+ROM_SIZE = 0x10000
+BIOS_PORT = 0xF5                  # rom.asm's stubs OUT here
+
+STUB_SIZE = 4                     # out BIOS_PORT, al; iret; nop
+STUB_OUT_SIZE = 2                 # IP after the OUT is stub + 2
+WAIT_FOR_INTERRUPT = 0x0400
+TIMER_TICK = 0x0410
+MASTER_IRQ = 0x0450
+SLAVE_IRQ = 0x0460
+JUST_RETURN = 0x0470
+START = 0x0480                    # where vCPU 0 starts: the PICs and PIT, then 0000:7C00
+DISKETTE_PARAMETERS = 0x04C0
+RESET_VECTOR = 0xFFF0
+
+VECTORS = 256
+IVT_SIZE = VECTORS * 4
+
+
+def rom_bytes() -> bytes:
+    return resources.files(__package__).joinpath("rom.bin").read_bytes()
+
+
+def handlers() -> Dict[int, int]:
+    """Vectors whose entry is not a trap stub: the IRQs, the hooks that only return, and int 1Eh's
+    table. Every other vector traps to kvmrun, which services it or names it in a fault report."""
+    table = {0x08: TIMER_TICK, 0x1B: JUST_RETURN, 0x1C: JUST_RETURN, 0x1E: DISKETTE_PARAMETERS,
+             0x4A: JUST_RETURN}
+    table.update({vector: MASTER_IRQ for vector in range(0x09, 0x10)})
+    table.update({vector: SLAVE_IRQ for vector in range(0x70, 0x78)})
+    return table
+
+
+def ivt_bytes() -> bytes:
+    own = handlers()
+    words = []
+    for vector in range(VECTORS):
+        words += [own.get(vector, vector * STUB_SIZE), ROM_SEGMENT]
+    return struct.pack(f"<{2 * VECTORS}H", *words)
+
+
+def stub_vector(ip: int):
+    """The vector whose stub's OUT leaves IP at `ip`, "reset" for the reset vector's, or None (the
+    OUT came from elsewhere: not a BIOS call)."""
+    at = ip - STUB_OUT_SIZE
+    if 0 <= at < VECTORS * STUB_SIZE and at % STUB_SIZE == 0:
+        return at // STUB_SIZE
+    if at == RESET_VECTOR:
+        return "reset"
+    return None
