@@ -57,8 +57,10 @@ class BiosTrap:
             raise DeviceFault(f"int {vector:02X}h: the caller's stack (SS:SP {sregs.ss.selector:04X}:"
                               f"{regs.rsp & 0xFFFF:04X}) is not in RAM, so kvmrun cannot return to it")
         ip, cs, flags = struct.unpack("<HHH", self.mem.read(frame_addr, 6))
-        call = BiosCall(vector, self.mem, *(getattr(regs, "r" + name[1:]) & 0xFFFFFFFF for name in _REGISTERS),
-                        ds=sregs.ds.selector, es=sregs.es.selector, cs=cs, ip=(ip - 2) & 0xFFFF, flags=flags)
+        call = BiosCall(vector, self.mem, ds=sregs.ds.selector, es=sregs.es.selector, cs=cs, ip=(ip - 2) & 0xFFFF,
+                        flags=flags)
+        for name in _REGISTERS:
+            setattr(call, name, getattr(regs, "r" + name[1:]) & 0xFFFFFFFF)
         if vector == REBOOT:
             self._reboot(vcpu, regs, sregs)
             return
