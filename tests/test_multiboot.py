@@ -304,6 +304,41 @@ def test_modules_and_information_must_end_below_3_gib():
                               "below 3 GiB that multiboot's 32-bit addresses reach")
 
 
+def test_information_that_the_kernel_alone_pushes_beyond_3_gib_is_not_blamed_on_modules():
+    image = flat_kernel(load_addr=0xBFFFE000, size=0x400, bss_end=0xC0000000)
+    with pytest.raises(LoaderError) as err:
+        protocol.plan(multiboot.probe(image), image, "k", RamLayout(5 * GiB), 1, "", ())
+    assert str(err.value) == ("the multiboot information after the kernel would end at 0xc0000112, beyond the RAM "
+                              "below 3 GiB that multiboot's 32-bit addresses reach")
+
+
+@pytest.mark.parametrize("load_addr, ram_size, where", [
+    (0xC0000000, 128 * MiB, "128 MiB: 0x0-0x8000000); the PC has no RAM from 3 GiB to 4 GiB (the MMIO hole)"),
+    (0xC0000000, 5 * GiB, "5120 MiB: 0x0-0xc0000000, 0x100000000-0x180000000); the PC has no RAM from 3 GiB to "
+                          "4 GiB (the MMIO hole)"),
+    (0x10000000, 128 * MiB, "128 MiB: 0x0-0x8000000); give more with --memory"),
+])
+def test_a_kernel_loaded_outside_ram_is_named_not_the_modules(load_addr, ram_size, where):
+    image = flat_kernel(load_addr=load_addr, size=0x400, bss_end=load_addr + 0x1000)
+    with pytest.raises(LoaderError) as err:
+        protocol.plan(multiboot.probe(image), image, "k", RamLayout(ram_size), 1, "", (Module("m", b"m", "m"),))
+    assert str(err.value) == f"the kernel's load address 0x{load_addr:x} lies outside the guest's RAM ({where}"
+
+
+def test_a_kernel_running_past_the_end_of_ram_is_named():
+    image = flat_kernel(load_addr=0x7FF000, size=0x400, bss_end=0x801000)
+    with pytest.raises(LoaderError) as err:
+        protocol.plan(multiboot.probe(image), image, "k", RamLayout(8 * MiB), 1, "", ())
+    assert str(err.value) == ("the kernel (0x7ff000-0x801000) runs past the end of the guest's RAM (8 MiB: "
+                              "0x0-0x800000); give more with --memory")
+
+
+def test_modules_are_numbered_from_0_as_the_kernel_counts_them():
+    setup, _ = planned(flat_kernel(), modules=(Module("a.bin", b"A", "a.bin"), Module("b.bin", b"B", "b.bin")))
+    assert [blob.name for blob in setup.blobs if blob.name.startswith("module")] == ["module 0 (a.bin)",
+                                                                                      "module 1 (b.bin)"]
+
+
 def test_a_command_line_larger_than_ram_is_refused_by_the_setup_check():
     image = flat_kernel()
     setup = protocol.plan(multiboot.probe(image), image, "k", RamLayout(2 * MiB), 1, "x" * MiB, ())

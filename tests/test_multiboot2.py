@@ -411,6 +411,22 @@ def test_modules_and_information_must_end_below_3_gib():
     assert str(err.value).startswith("the modules and the multiboot2 information would end at 0xc000")
 
 
+def test_a_kernel_loaded_outside_ram_is_named_not_the_modules():
+    image = flat_kernel(load_addr=0xC0000000, size=0x400, bss=0xC00)
+    with pytest.raises(LoaderError) as err:
+        protocol.plan(multiboot2.probe(image), image, "k", RamLayout(128 * MiB), 1, "", (Module("m", b"m", "m"),))
+    assert str(err.value) == ("the kernel's load address 0xc0000000 lies outside the guest's RAM (128 MiB: "
+                              "0x0-0x8000000); the PC has no RAM from 3 GiB to 4 GiB (the MMIO hole)")
+
+
+def test_an_elf_kernel_segment_outside_ram_is_named():
+    image = elf_kernel(paddr=0x10000000)
+    with pytest.raises(LoaderError) as err:
+        protocol.plan(multiboot2.probe(image), image, "k", RamLayout(8 * MiB), 1, "", ())
+    assert str(err.value) == ("the load address 0x10000000 of the kernel's segment 0 (PT_LOAD) lies outside the "
+                              "guest's RAM (8 MiB: 0x0-0x800000); give more with --memory")
+
+
 def test_a_command_line_larger_than_ram_is_refused_by_the_setup_check():
     image = flat_kernel()
     setup = protocol.plan(multiboot2.probe(image), image, "k", RamLayout(2 * MiB), 1, "x" * MiB, ())

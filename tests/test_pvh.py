@@ -238,8 +238,8 @@ def test_the_setup_byte_for_byte():
     # The kernel at 0x100000-0x101234; the modules from the next page; the boot information after them.
     named = {blob.name: (blob.addr, blob.size) for blob in setup.blobs}
     assert named["segment 1 (PT_LOAD)"] == (KERNEL, 0x1234)
-    assert named["module 1 (initrd.img)"] == (0x102000, 0x1800)
-    assert named["module 2 (b.bin)"] == (0x104000, 3)
+    assert named["module 0 (initrd.img)"] == (0x102000, 0x1800)
+    assert named["module 1 (b.bin)"] == (0x104000, 3)
     info = next(blob for blob in setup.blobs if blob.name == "PVH start info")
     assert info.addr == 0x105000 and info.structure
     start = setup.vcpus[0].regs["rbx"]
@@ -315,7 +315,7 @@ def test_the_information_is_reserved_so_no_kernel_segment_can_overlap_it():
     setup = plan(modules=MODULES)
     reserved = {res.what: (res.start, res.end) for res in setup.reserved}
     assert reserved["PVH start info"] == (0x105000, 0x105000 + 0xA0 + 5 * 24)
-    assert reserved["module 1 (initrd.img)"] == (0x102000, 0x103800)
+    assert reserved["module 0 (initrd.img)"] == (0x102000, 0x103800)
 
 
 def test_an_elf32_kernel_boots_the_same_way():
@@ -335,8 +335,41 @@ def test_boot_information_beyond_ebx_s_reach_is_refused():
     image = kernel(paddr=4 * GiB)
     with pytest.raises(LoaderError) as err:
         plan(image=image, ram=RamLayout(6 * GiB))
-    assert str(err.value) == ("the PVH start info would lie at 0x100002000-0x1000020d8, after the kernel and its "
-                              "modules, beyond the 4 GiB EBX can point at: load the kernel lower")
+    assert str(err.value) == ("the PVH start info would lie at 0x100002000-0x1000020d8, after the kernel, beyond the "
+                              "4 GiB EBX can point at: load the kernel lower")
+
+
+def test_modules_that_push_the_start_info_beyond_4_gib_are_blamed_not_the_kernel():
+    import mmap
+    big = mmap.mmap(-1, 4 * GiB)                         # never touched: it costs no memory
+    with pytest.raises(LoaderError) as err:
+        plan(modules=(Module("big.img", memoryview(big), "big.img"),), ram=RamLayout(6 * GiB))
+    assert str(err.value) == ("the PVH start info would lie at 0x100102000-0x100102100, after the modules "
+                              "(0x102000-0x100102000), beyond the 4 GiB EBX can point at: give fewer or smaller "
+                              "modules")
+
+
+def test_a_kernel_loaded_outside_ram_is_named():
+    with pytest.raises(LoaderError) as err:
+        plan(image=kernel(paddr=5 * GiB), ram=RamLayout(2 * GiB), modules=MODULES)
+    assert str(err.value) == ("the load address 0x140000000 of the kernel's segment 1 (PT_LOAD) lies outside the "
+                              "guest's RAM (2048 MiB: 0x0-0x80000000); give more with --memory")
+
+
+def test_modules_and_the_start_info_of_a_kernel_in_low_memory_go_above_1_mib():
+    setup = plan(image=kernel(notes=xen_entry(0x10040), paddr=0x10000), modules=MODULES)
+    named = {blob.name: blob.addr for blob in setup.blobs}
+    assert (named["module 0 (initrd.img)"], named["module 1 (b.bin)"]) == (0x100000, 0x102000)
+    assert named["PVH start info"] == setup.vcpus[0].regs["rbx"] == 0x103000
+    check_setup(setup, RAM)
+
+
+def test_a_module_path_that_is_not_utf_8_reaches_the_kernel_as_its_bytes():
+    setup = plan(modules=(Module("m\udcff", b"x", "m\udcff arg"),))
+    start = setup.vcpus[0].regs["rbx"]
+    modlist = struct.unpack_from("<Q", read(setup, start, 56), 16)[0]
+    string = struct.unpack("<QQQQ", read(setup, modlist, 32))[2]
+    assert c_string(setup, string) == b"m\xff arg"
 
 
 @settings(max_examples=60, deadline=None)

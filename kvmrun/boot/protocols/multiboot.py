@@ -18,7 +18,8 @@ from ..elf import plan_elf
 from ..multiboot import ADDRESS_LIMIT, MODE_HINT, AddressFields
 from ..plan import span
 from ..setup import Blob, BootSetup
-from .pc import PAGE, Module, StructureArea, align_up, end_of, kernel_blobs, pc_setup, place_modules
+from .pc import (PAGE, Module, StructureArea, align_up, c_string, end_of, kernel_blobs, modules_start, pc_setup,
+                 place_modules, refuse_kernel_outside_ram)
 
 LOADER_NAME = "kvmrun"
 # The EGA text screen kvmrun has (layout.VGA_TEXT_ADDR): 80x25 cells of a character and an attribute.
@@ -55,6 +56,7 @@ def plan(header: multiboot.Header, image: bytes, image_name: str, ram: RamLayout
     """The setup that boots `image` by its multiboot `header` with `modules`. LoaderError for what no
     multiboot loader could place; the rest (RAM, kvmrun's own ranges) is for check_setup."""
     kernel, entry = load_kernel("multiboot", header.address, header.entry, image)
+    refuse_kernel_outside_ram(kernel, ram)
     placed, area = place_after_kernel(kernel, modules, "multiboot information")
     info_addr = area.reserve(INFO_SIZE)
     mods_addr = area.reserve(MODULE_ENTRY_SIZE * len(placed))
@@ -64,7 +66,7 @@ def plan(header: multiboot.Header, image: bytes, image_name: str, ram: RamLayout
     cmdline_addr = area.place(c_string(f"{image_name} {cmdline}"), 1)
     string_addrs = [area.place(c_string(module.cmdline), 1) for module in modules]
     name_addr = area.place(c_string(LOADER_NAME), 1)
-    refuse_beyond_low_ram(area, "multiboot")
+    refuse_beyond_low_ram(area, "multiboot", bool(modules))
 
     area.patch(mods_addr, b"".join(struct.pack("<4I", addr, addr + size, string, 0)
                                    for (_, addr, size), string in zip(placed, string_addrs)))
@@ -91,11 +93,6 @@ def _mmap_entry(entry: MapEntry) -> bytes:
     return struct.pack("<IQQI", MMAP_ENTRY_SIZE - 4, entry.addr, entry.size, entry.type)
 
 
-def c_string(text: str) -> bytes:
-    """`text` as the kernel reads it: UTF-8 (a path's undecodable bytes as they were), NUL-terminated."""
-    return text.encode("utf-8", "surrogateescape") + b"\0"
-
-
 def load_kernel(protocol: str, address: Optional[AddressFields], entry: Optional[int],
                 image: bytes) -> Tuple[Tuple[Blob, ...], int]:
     """The kernel's blobs and its entry: by the header's address fields (with the header's entry), or
@@ -118,17 +115,19 @@ def load_kernel(protocol: str, address: Optional[AddressFields], entry: Optional
 
 def place_after_kernel(kernel: Sequence[Blob], modules: Sequence[Module],
                        name: str) -> Tuple[Tuple[Tuple[Blob, int, int], ...], StructureArea]:
-    """The modules, each page-aligned, from the end of the kernel (never below 1 MiB, where kernels keep
-    their own low-memory structures and the VGA window lies), and the area for the boot information
-    on the page after the last of them."""
-    placed = place_modules(modules, max(end_of(kernel), layout.HIGH_MEMORY), PAGE)
+    """The modules, each page-aligned, from the end of the kernel (pc.modules_start), and the area for
+    the boot information on the page after the last of them."""
+    placed = place_modules(modules, modules_start(kernel), PAGE)
     after: List[Blob] = [blob for blob, _, _ in placed] or list(kernel)
     return placed, StructureArea(align_up(max(end_of(after), layout.HIGH_MEMORY), PAGE), name)
 
 
-def refuse_beyond_low_ram(area: StructureArea, protocol: str) -> None:
+def refuse_beyond_low_ram(area: StructureArea, protocol: str, modules: bool) -> None:
     """The protocol's 32-bit fields point at the modules and the information: they must end below the
-    MMIO gap at 3 GiB, whatever --memory gives above 4 GiB."""
+    MMIO gap at 3 GiB, whatever --memory gives above 4 GiB. The kernel itself lies in RAM (checked
+    first), so what does not fit is what follows it."""
     if area.address() > layout.RAM_GAP_START:
-        raise LoaderError(f"the modules and the {protocol} information would end at 0x{area.address():x}, beyond "
-                          f"the RAM below 3 GiB that {protocol}'s 32-bit addresses reach")
+        what = (f"the modules and the {protocol} information" if modules else
+                f"the {protocol} information after the kernel")
+        raise LoaderError(f"{what} would end at 0x{area.address():x}, beyond the RAM below 3 GiB that "
+                          f"{protocol}'s 32-bit addresses reach")

@@ -21,8 +21,8 @@ from ..multiboot2 import (INFO_BASIC_MEMINFO, INFO_BOOTDEV, INFO_CMDLINE, INFO_F
                           INFO_LOADER_NAME, INFO_MMAP, INFO_MODULE)
 from ..setup import Blob, BootSetup
 from .multiboot import (FRAMEBUFFER_TYPE_EGA_TEXT, LOADER_NAME, TEXT_BITS_PER_CELL, TEXT_COLUMNS, TEXT_ROWS,
-                        c_string, load_kernel, place_after_kernel, refuse_beyond_low_ram)
-from .pc import Module, align_up, end_of, pc_setup
+                        load_kernel, place_after_kernel, refuse_beyond_low_ram)
+from .pc import Module, align_up, c_string, end_of, pc_setup, refuse_kernel_outside_ram
 
 TAG_ALIGN = 8
 MMAP_ENTRY_SIZE = 24               # base_addr u64, length u64, type u32, reserved u32
@@ -43,6 +43,7 @@ def plan(header: multiboot2.Header, image: bytes, image_name: str, ram: RamLayou
     if header.relocatable is not None:
         kernel, entry, moved = _relocated(header, kernel, entry)
         notes += moved
+    refuse_kernel_outside_ram(kernel, ram)
     placed, area = place_after_kernel(kernel, modules, "multiboot2 information")
     # The tags' addresses are known only once the area is complete; build them with placeholders
     # of the right size, check the area's end, then write the real values.
@@ -63,7 +64,7 @@ def plan(header: multiboot2.Header, image: bytes, image_name: str, ram: RamLayou
     tags.append(_tag(0, b""))
     total = 8 + sum(len(tag) for tag in tags)
     info_addr = area.place(bytes(total), TAG_ALIGN)
-    refuse_beyond_low_ram(area, "multiboot2")
+    refuse_beyond_low_ram(area, "multiboot2", bool(modules))
 
     info = bytearray(struct.pack("<II", total, 0) + b"".join(tags))
     position = 8 + len(tags[0]) + len(tags[1])

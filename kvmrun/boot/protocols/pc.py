@@ -14,6 +14,8 @@ import struct
 from typing import List, Mapping, NamedTuple, Sequence, Tuple
 
 from ... import layout
+from ...errors import LoaderError
+from ...memory import RamLayout
 from ...platform.needs import AP_START_SIPI, PlatformNeeds
 from ..cpu_modes import GDT_LIMIT, Mode, gdt_bytes, tss_bytes
 from ..plan import LoadPlan, Reserved
@@ -24,13 +26,18 @@ PAGE = layout.PAGE_SIZE
 
 class Module(NamedTuple):
     """A file handed to the kernel beside it (`--module FILE[=CMDLINE]`)."""
-    path: str                     # as the user gave it
+    path: str                     # as the user gave it (a manifest's: as written there)
     data: bytes
     cmdline: str                  # the module's string: its path, then its command line if given
 
 
 def align_up(value: int, alignment: int) -> int:
     return -(-value // alignment) * alignment
+
+
+def c_string(text: str) -> bytes:
+    """`text` as the kernel reads it: UTF-8 (a path's undecodable bytes as they were), NUL-terminated."""
+    return text.encode("utf-8", "surrogateescape") + b"\0"
 
 
 def kernel_blobs(plan: LoadPlan) -> Tuple[Blob, ...]:
@@ -77,15 +84,51 @@ class StructureArea:
         return Blob(self.base, bytes(self._data), len(self._data), self.name, structure=True)
 
 
+def modules_start(kernel: Sequence[Blob]) -> int:
+    """Where the first module goes: the page after the kernel's highest byte, never below 1 MiB, where
+    kernels keep their own low-memory structures and the VGA window lies."""
+    return align_up(max(end_of(kernel), layout.HIGH_MEMORY), PAGE)
+
+
 def place_modules(modules: Sequence[Module], start: int, alignment: int = PAGE) -> Tuple[Tuple[Blob, int, int], ...]:
-    """Each module's blob, address and size, one after another from `start`, each `alignment`-aligned."""
+    """Each module's blob, address and size, one after another from `start`, each `alignment`-aligned.
+    Numbered from 0, as kernels count them (and vCPUs and segments are)."""
     placed = []
     addr = align_up(start, alignment)
     for index, module in enumerate(modules):
-        blob = Blob(addr, module.data, len(module.data), f"module {index + 1} ({module.path})", structure=True)
+        blob = Blob(addr, module.data, len(module.data), f"module {index} ({module.path})", structure=True)
         placed.append((blob, addr, len(module.data)))
         addr = align_up(addr + len(module.data), alignment)
     return tuple(placed)
+
+
+def ram_text(ram: RamLayout) -> str:
+    """The guest's RAM as messages give it: its size and where it lies."""
+    size = f"{ram.size >> 20} MiB" if ram.size % layout.MiB == 0 else f"{ram.size >> 10} KiB"
+    return f"{size}: {ram.describe()}"
+
+
+def refuse_kernel_outside_ram(kernel: Sequence[Blob], ram: RamLayout) -> None:
+    """The kernel's own parts inside RAM, checked before anything is placed after them: a kernel
+    linked where there is no RAM is the kernel's fault, not that of the modules or the boot
+    information that would follow it."""
+    for blob in kernel:
+        if ram.contains(blob.addr, blob.size):
+            continue
+        what = "the kernel" if blob.name == "the kernel" else f"the kernel's {blob.name}"
+        if ram.contains(blob.addr, 1):
+            problem = f"{what} (0x{blob.addr:x}-0x{blob.end:x}) runs past the end of the guest's RAM"
+        elif what == "the kernel":
+            problem = f"the kernel's load address 0x{blob.addr:x} lies outside the guest's RAM"
+        else:
+            problem = f"the load address 0x{blob.addr:x} of {what} lies outside the guest's RAM"
+        if blob.addr < layout.RAM_GAP_END and blob.end > layout.RAM_GAP_START:
+            hint = "the PC has no RAM from 3 GiB to 4 GiB (the MMIO hole)"
+        elif blob.end > RamLayout(layout.MAX_MEMORY).top:
+            hint = f"no --memory reaches it (at most {layout.MAX_MEMORY >> 30}G)"
+        else:
+            hint = "give more with --memory"
+        raise LoaderError(f"{problem} ({ram_text(ram)}); {hint}")
 
 
 def pc_setup(kernel: Sequence[Blob], structures: Sequence[Blob], entry: int, regs: Mapping[str, int],

@@ -18,12 +18,14 @@ the real-mode IVT. A kernel reloads TR before it uses it, so no PVH kernel can t
 import struct
 from typing import Sequence
 
+from ... import layout
 from ...errors import LoaderError
 from ...memory import RamLayout
 from ...platform.memory_map import memory_map
 from ..elf import plan_elf
 from ..setup import BootSetup
-from .pc import PAGE, Module, StructureArea, align_up, end_of, kernel_blobs, pc_setup, place_modules
+from .pc import (PAGE, Module, StructureArea, align_up, c_string, end_of, kernel_blobs, modules_start, pc_setup,
+                 place_modules, refuse_kernel_outside_ram)
 
 XEN_HVM_START_MAGIC = 0x336EC578
 START_INFO_VERSION = 1
@@ -40,12 +42,14 @@ def plan(entry: int, image: bytes, image_name: str, ram: RamLayout, cpus: int, c
     and for boot information that would lie beyond EBX's 4 GiB; the rest is check_setup's to judge."""
     kernel_plan = plan_elf(image)
     kernel = kernel_blobs(kernel_plan)
-    placed = place_modules(modules, end_of(kernel))
+    refuse_kernel_outside_ram(kernel, ram)
+    placed = place_modules(modules, modules_start(kernel))
     module_blobs = tuple(blob for blob, _, _ in placed)
-    area = StructureArea(align_up(end_of(kernel + module_blobs), PAGE), "PVH start info")
+    # Never in low memory, as multiboot's information (docs/guest-abi.md): kernels keep their own there.
+    area = StructureArea(align_up(max(end_of(kernel + module_blobs), layout.HIGH_MEMORY), PAGE), "PVH start info")
     start_info = area.reserve(START_INFO.size)
-    cmdline_addr = area.place(cmdline.encode() + b"\0", align=1)
-    strings = [area.place(module.cmdline.encode() + b"\0", align=1) for module in modules]
+    cmdline_addr = area.place(c_string(cmdline), align=1)
+    strings = [area.place(c_string(module.cmdline), align=1) for module in modules]
     modlist_addr = area.place(b"".join(MODLIST_ENTRY.pack(addr, size, string, 0)
                                        for (_, addr, size), string in zip(placed, strings))) if modules else 0
     ranges = memory_map(ram)
@@ -54,6 +58,10 @@ def plan(entry: int, image: bytes, image_name: str, ram: RamLayout, cpus: int, c
                                            cmdline_addr, 0, memmap_addr, len(ranges), 0))
     info = area.blob()
     if info.end > EBX_LIMIT:
-        raise LoaderError(f"the PVH start info would lie at 0x{info.addr:x}-0x{info.end:x}, after the kernel and "
-                          "its modules, beyond the 4 GiB EBX can point at: load the kernel lower")
+        where = f"the PVH start info would lie at 0x{info.addr:x}-0x{info.end:x}"
+        if modules and modules_start(kernel) + info.size <= EBX_LIMIT:      # the kernel alone leaves room
+            raise LoaderError(f"{where}, after the modules (0x{placed[0][1]:x}-0x{end_of(module_blobs):x}), beyond "
+                              "the 4 GiB EBX can point at: give fewer or smaller modules")
+        raise LoaderError(f"{where}, after the kernel{' and its modules' if modules else ''}, beyond the 4 GiB EBX "
+                          "can point at: load the kernel lower")
     return pc_setup(kernel, module_blobs + (info,), entry, {"rbx": start_info}, cpus, notes=kernel_plan.notes)
