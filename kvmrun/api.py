@@ -106,16 +106,17 @@ def run(image, *, stdin: Union[bytes, str] = b"", **options) -> Result:
 
 
 def run_in_suite(image, *, stdin: Union[bytes, str] = b"", background_teardown: bool = True,
-                 **options) -> Result:
+                 image_written: Optional[str] = None, **options) -> Result:
     """run(), for a runner of many guests: the VM is torn down on a background thread (one at a
-    time, a few behind), so the next guest does not wait the ~20 ms KVM takes to tear an irqchip down."""
+    time, a few behind), so the next guest does not wait the ~20 ms KVM takes to tear an irqchip down.
+    `image_written`: the image's path as a manifest writes it, which the guest is told instead."""
     unknown = sorted(set(options) - set(BY_NAME))
     if unknown:
         raise TypeError(f"run() got an unexpected keyword argument {unknown[0]!r}")
     if not isinstance(image, (str, bytes, os.PathLike)):
         raise TypeError(f"image must be a path (str, bytes or os.PathLike), not {type(image).__name__}")
     image = os.fsdecode(image)
-    config = boot_config(image, options)
+    config = boot_config(image, options, image_written)
     output = CapturedOutput()
     start = time.perf_counter()
     outcome = boot(config, output, BytesInput(stdin_bytes(stdin)), background_teardown=background_teardown)

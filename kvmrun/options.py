@@ -160,8 +160,15 @@ def parse_cmdline(value) -> Optional[str]:
 
 class ModuleSpec(NamedTuple):
     """A module as the user names it: `FILE[=CMDLINE]`."""
-    path: str
+    path: str                            # where kvmrun opens it
     cmdline: Optional[str] = None
+    written: Optional[str] = None        # the path as the user wrote it, when kvmrun opens it elsewhere (a
+                                         # manifest's, found from the manifest's folder); None: `path`
+
+    @property
+    def shown(self) -> str:
+        """The path as the kernel's module string and kvmrun's messages give it: as the user wrote it."""
+        return self.path if self.written is None else self.written
 
 
 def _module(value) -> ModuleSpec:
@@ -170,6 +177,8 @@ def _module(value) -> ModuleSpec:
     if not isinstance(value, str):
         raise ValueError(f"must be a list of FILE or FILE=CMDLINE texts, not {_shown(value)}")
     path, equals, cmdline = value.partition("=")
+    if not value:
+        raise ValueError("needs a file name, not an empty text")
     if not path:
         raise ValueError(f"needs a file name before '=': {_shown(value)}")
     if "\0" in value:
@@ -251,10 +260,14 @@ class BootConfig(NamedTuple):
     cmdline: Optional[str] = None
     modules: Tuple[ModuleSpec, ...] = ()
     exit_code: Optional[str] = None      # None: "value"
+    # The image's path as the user wrote it, when kvmrun opens it elsewhere (a manifest's, found from the
+    # manifest's folder): what a multiboot kernel's command line starts with. None: `image`. Not an option.
+    image_written: Optional[str] = None
 
 
 # BootConfig spells the options out for type checkers; this keeps it to exactly OPTIONS' names.
-assert set(BootConfig._fields[1:]) == set(BY_NAME), "BootConfig and OPTIONS name the same options"
+assert set(BootConfig._fields) - {"image", "image_written"} == set(BY_NAME), \
+    "BootConfig and OPTIONS name the same options"
 
 
 def parse_option(name: str, value) -> Any:
@@ -274,11 +287,12 @@ def parse_option_text(name: str, text: str) -> Any:
         raise OptionError(name, str(err)) from None
 
 
-def boot_config(image, values: Dict[str, Any]) -> BootConfig:
+def boot_config(image, values: Dict[str, Any], image_written: Optional[str] = None) -> BootConfig:
     """A BootConfig from option values by name (missing ones take their defaults). Unknown names are
-    the caller's to refuse: each source has its own way (TypeError, a manifest error, click)."""
+    the caller's to refuse: each source has its own way (TypeError, a manifest error, click).
+    `image_written`: the image's path as the user wrote it, when `image` is where it was found."""
     parsed = {name: parse_option(name, value) for name, value in values.items()}
-    return BootConfig(image=str(image), **parsed)
+    return BootConfig(image=str(image), image_written=image_written, **parsed)
 
 
 def check_config(config: BootConfig) -> BootConfig:

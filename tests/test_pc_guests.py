@@ -350,6 +350,39 @@ expect_screen = "^vgascroll: line 07\\n(.*\\n)*vgascroll: done$"
     assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
 
 
+def test_a_manifest_guest_is_told_its_kernel_and_modules_as_the_manifest_writes_them(tmp_path):
+    """What the guest prints must not depend on where the manifest lies: the multiboot command line
+    starts with the kernel's path and module strings with theirs, both as written, relative to it."""
+    import shutil
+    from kvmrun.suite.manifest import load_manifest
+    from kvmrun.suite.runner import run_guest
+    (tmp_path / "guests").mkdir()
+    for name in ("barebones.elf", "pvh.elf", "module.txt"):
+        shutil.copy(guest(name), tmp_path / "guests" / name)
+    manifest = tmp_path / "pc.toml"
+    manifest.write_text(f"""
+[defaults]
+timeout = {TIMEOUT}
+modules = ["guests/module.txt=arg", "guests/module.txt"]
+cmdline = "from a manifest"
+
+[[guest]]
+name = "multiboot"
+image = "guests/barebones.elf"
+
+[[guest]]
+name = "pvh"
+image = "guests/pvh.elf"
+""")
+    multiboot, pvh = (run_guest(spec) for spec in load_manifest(str(manifest)))
+    for outcome in multiboot, pvh:
+        assert outcome.passed, outcome.error or outcome.problems
+        assert str(tmp_path) not in outcome.result.serial.decode()
+    assert "cmdline 'guests/barebones.elf from a manifest'" in lines(multiboot.result)
+    assert [string for _, _, string, _ in modules(multiboot.result)] == ["guests/module.txt arg", "guests/module.txt"]
+    assert re.findall(r"^module 0 .* '(.*)' starts", pvh.result.serial.decode(), re.M) == ["guests/module.txt arg"]
+
+
 def test_a_screen_expectation_that_does_not_hold_fails_naming_the_screen():
     result = boot("vgascroll.elf")
     with pytest.raises(AssertionError, match="screen does not match"):

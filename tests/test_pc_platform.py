@@ -82,7 +82,16 @@ def test_modules_are_file_and_optional_command_line():
     assert boot_config("k.elf", {}).modules == ()
 
 
+def test_a_module_is_shown_as_written_and_opened_where_it_was_found():
+    assert ModuleSpec("m.bin").shown == "m.bin"
+    found = ModuleSpec("/manifests/m.bin", "x", written="m.bin")
+    assert (found.path, found.shown) == ("/manifests/m.bin", "m.bin")
+    assert parse_option("modules", [found]) == (found,)
+
+
 @pytest.mark.parametrize("name, value, problem", [
+    ("modules", [""], "modules needs a file name, not an empty text"),
+    ("modules", "", "modules needs a file name, not an empty text"),
     ("modules", ["=x"], "modules needs a file name before '=': '=x'"),
     ("modules", [1], "modules must be a list of FILE or FILE=CMDLINE texts, not 1"),
     ("modules", {"a": 1}, "modules must be a list of FILE or FILE=CMDLINE texts, not {'a': 1}"),

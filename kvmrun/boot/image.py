@@ -4,17 +4,29 @@ import stat
 from typing import Optional
 
 from ..errors import LoaderError
+from ..options import ModuleSpec
 from .cpu_modes import Mode
 from .elf import is_elf, plan_elf
 from .plan import LoadPlan
 from .raw import BOOT_SECTOR_NOTE, looks_like_boot_sector, plan_raw
 
 
-def read_image(path: str, max_size: int, module: bool = False) -> bytes:
-    """The file's bytes; refuses what is not a regular file or cannot be in RAM anyway. The errors do
-    not name the file: boot/prepare.py puts its path in front of every loader error. An image may not
-    be empty; a module may: GRUB and QEMU load it as a module of no bytes. A module's `max_size` is
-    the RAM the modules before it left."""
+class ModuleError(LoaderError):
+    """A module that cannot be loaded. Its message names the module by its index (from 0, as kernels
+    count them) and its path as the user wrote it; `shown`, `file` and `problem` let a manifest file
+    the error under its 'modules' key."""
+
+    def __init__(self, index: int, spec: ModuleSpec, problem: str):
+        super().__init__(f"module {index} ({spec.shown}): {problem}")
+        self.index = index
+        self.shown = spec.shown
+        self.file = spec.path
+        self.problem = problem
+
+
+def file_size(path: str, what: str) -> int:
+    """The size of the regular file at `path`, from stat alone, so that a file that cannot fit is
+    refused before a byte of it is read. `what` is what it should be ("an image", "a module")."""
     try:
         info = os.stat(path)
     except FileNotFoundError:
@@ -22,20 +34,36 @@ def read_image(path: str, max_size: int, module: bool = False) -> bytes:
     except OSError as err:
         raise LoaderError(err.strerror or str(err)) from None
     if stat.S_ISDIR(info.st_mode):
-        raise LoaderError("is a directory, not an image")
+        raise LoaderError(f"is a directory, not {what}")
     if not stat.S_ISREG(info.st_mode):
         raise LoaderError("not a regular file")
-    if info.st_size == 0 and not module:
-        raise LoaderError("the image is empty")
-    if info.st_size > max_size:
-        what, room = ("the module", "the guest RAM left for it") if module else ("the image", "guest RAM")
-        raise LoaderError(f"{what} ({info.st_size} bytes) is larger than {room} ({max_size} bytes); "
-                          "give more with --memory")
+    return info.st_size
+
+
+def read_file(path: str, size: int) -> bytes:
+    """The file's `size` bytes, as file_size found them: never more, so a file that grows as it is
+    read cannot take more memory than was checked. One more byte is asked for to notice that."""
     try:
         with open(path, "rb") as f:
-            return f.read()
+            data = f.read(size + 1)
     except OSError as err:
         raise LoaderError(err.strerror or str(err)) from None
+    if len(data) != size:
+        raise LoaderError(f"changed while kvmrun read it: {size} bytes when checked, then "
+                          f"{'more' if len(data) > size else len(data)}")
+    return data
+
+
+def read_image(path: str, max_size: int) -> bytes:
+    """The image's bytes; refuses what is not a regular file, is empty, or cannot be in RAM anyway.
+    The errors do not name the file: boot/prepare.py puts its path in front of every loader error."""
+    size = file_size(path, "an image")
+    if size == 0:
+        raise LoaderError("the image is empty")
+    if size > max_size:
+        raise LoaderError(f"the image ({size} bytes) is larger than guest RAM ({max_size} bytes); "
+                          "give more with --memory")
+    return read_file(path, size)
 
 
 def plan_image(image: bytes, mode: Optional[Mode], load_addr: Optional[int],

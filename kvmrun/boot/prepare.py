@@ -23,7 +23,7 @@ from ..options import (BootConfig, OptionError, check_config, refuse_kernel_opti
 from ..platform.needs import AP_START_ENTRY, AP_START_SIPI, PlatformNeeds
 from .cpu_modes import Mode
 from .elf import is_elf
-from .image import plan_image, read_image
+from .image import ModuleError, plan_image, read_image
 from .plan import check_plan
 from .protocols import kvmrun_abi
 from .setup import BootSetup, check_setup
@@ -41,9 +41,12 @@ class ImageBoot(NamedTuple):
 
 @contextlib.contextmanager
 def _naming(what: str) -> Iterator[None]:
-    """Loader errors name the file they are about: the one place that puts its path in front."""
+    """Loader errors name the file they are about: the one place that puts its path in front. A
+    module's errors name the module (boot/modules.py), not the kernel it was given to."""
     try:
         yield
+    except ModuleError:
+        raise
     except LoaderError as err:
         raise LoaderError(f"{what}: {err}") from None
 
@@ -89,19 +92,21 @@ def _pc_kernel(config: BootConfig, image: bytes):
     modules are imported only when the formats before it were ruled out (start-up time counts)."""
     ram = RamLayout(config.memory)
     cmdline = config.cmdline or ""
+    # What the kernel is told its file is (multiboot's command line starts with it): as the user wrote it.
+    name = config.image if config.image_written is None else config.image_written
     from . import multiboot2
     header2 = multiboot2.probe(image)
     if header2 is not None:
         from .protocols import multiboot2 as multiboot2_protocol
         protocol, plan = "multiboot2", lambda modules: multiboot2_protocol.plan(
-            header2, image, config.image, ram, config.cpus, cmdline, modules)
+            header2, image, name, ram, config.cpus, cmdline, modules)
     else:
         from . import multiboot
         header = multiboot.probe(image)
         if header is not None:
             from .protocols import multiboot as multiboot_protocol
             protocol, plan = "multiboot", lambda modules: multiboot_protocol.plan(
-                header, image, config.image, ram, config.cpus, cmdline, modules)
+                header, image, name, ram, config.cpus, cmdline, modules)
         else:
             from . import pvh
             entry = pvh.probe(image)
@@ -109,23 +114,21 @@ def _pc_kernel(config: BootConfig, image: bytes):
                 return None
             from .protocols import pvh as pvh_protocol
             protocol, plan = "PVH", lambda modules: pvh_protocol.plan(
-                entry, image, config.image, ram, config.cpus, cmdline, modules)
+                entry, image, name, ram, config.cpus, cmdline, modules)
     refuse_raw_only_options(config, f"a {protocol}")
-    setup = plan(_read_modules(config))         # planned once: the PC machine has no page tables
-    return ImageBoot(protocol, Mode.PROTECTED, lambda one_gib_pages: setup)
+    setup = plan(_read_modules(config, plan, ram)) if config.modules else plan(())
+    return ImageBoot(protocol, Mode.PROTECTED, lambda one_gib_pages: setup)   # the PC machine has no page tables
 
 
-def _read_modules(config: BootConfig):
-    from .protocols.pc import Module
-    modules = []
-    budget = config.memory
-    for spec in config.modules:
-        with _naming(f"module {spec.path}"):
-            data = read_image(spec.path, budget, module=True)
-        budget -= len(data)                       # all of them must fit in RAM together
-        string = spec.path if spec.cmdline is None else f"{spec.path} {spec.cmdline}"
-        modules.append(Module(spec.path, data, string))
-    return tuple(modules)
+def _read_modules(config: BootConfig, plan: Callable[[tuple], BootSetup], ram: RamLayout):
+    """The modules, each refused before it is read when it cannot fit after the kernel: the kernel is
+    planned alone first (its own faults come before its modules'), which says where they start."""
+    from .modules import module_sizes, read_modules, refuse_what_cannot_fit
+    from .protocols.pc import modules_start
+    kernel = [blob for blob in plan(()).blobs if not blob.structure]
+    sizes = module_sizes(config.modules)
+    refuse_what_cannot_fit(config.modules, sizes, modules_start(kernel), ram)
+    return read_modules(config.modules, sizes)
 
 
 def plan_setup(config: BootConfig, image_boot: ImageBoot, one_gib_pages: bool) -> BootSetup:

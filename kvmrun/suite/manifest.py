@@ -28,12 +28,13 @@ class ManifestError(ConfigError):
 @dataclass(frozen=True)
 class GuestSpec:
     name: str
-    image: str                    # absolute, resolved against the manifest's folder
+    image: str                    # absolute, resolved against the manifest's folder: where it is opened
     options: Dict[str, Any] = field(default_factory=dict)   # kvmrun.run keyword arguments
     expect_status: Optional[int] = 0       # None: not checked (an expect_reason without a status)
     expect_serial: Optional[str] = None
     expect_reason: Optional[str] = None    # a Reason's value
     expect_screen: Optional[str] = None    # a regular expression searched in the screen's text
+    image_written: Optional[str] = None    # the image as the manifest writes it: what the guest is told
 
 
 def _name(value) -> str:
@@ -171,20 +172,28 @@ def _check_values(path: str, where: str, table: dict) -> None:
 
 
 def _spec(path: str, folder: Path, where: str, entry: dict) -> GuestSpec:
+    """The guest's spec, its image and modules found from the manifest's folder. The guest is told their
+    paths as the manifest writes them (a multiboot command line starts with the kernel's, a module's
+    string with its own), so what it prints does not depend on where the manifest lies."""
     image = (folder / entry["image"]).resolve()
     options = {name: entry[name] for name in BY_NAME if name in entry}
     options.setdefault("timeout", DEFAULT_TIMEOUT)
-    if "modules" in options:                  # module files, like images, are found from the manifest's folder
+    if "modules" in options:
         try:
             specs = parse_option("modules", options["modules"])
         except OptionError as err:
             raise ManifestError(f"{path}: {where}: {err.spelled(repr('modules'))}") from None
-        options["modules"] = tuple(spec._replace(path=str((folder / spec.path).resolve())) for spec in specs)
+        options["modules"] = tuple(spec._replace(path=str((folder / spec.path).resolve()), written=spec.path)
+                                   for spec in specs)
+    from ..boot.image import ModuleError
     try:
-        config = boot_config(image, options)
+        config = boot_config(image, options, image_written=entry["image"])
         _refuse_what_boot_would(config)
     except OptionError as err:
         raise ManifestError(f"{path}: {where}: {err.spelled(repr(err.option))}") from None
+    except ModuleError as err:
+        looked = f" (looked at {err.file})" if err.problem == "no such file" else ""
+        raise ManifestError(f"{path}: {where}: 'modules' {err.shown!r}: {err.problem}{looked}") from None
     except KvmrunError as err:
         problem = str(err).removeprefix(f"{image}: ")
         where_found = f" (looked at {image})" if problem == "no such file" else ""
@@ -199,7 +208,7 @@ def _spec(path: str, folder: Path, where: str, entry: dict) -> GuestSpec:
         run_options["stdin"] = _stdin(entry["stdin"])
     return GuestSpec(name=entry["name"], image=str(image), options=run_options, expect_status=expect_status,
                      expect_serial=entry.get("expect_serial"), expect_reason=expect_reason,
-                     expect_screen=entry.get("expect_screen"))
+                     expect_screen=entry.get("expect_screen"), image_written=entry["image"])
 
 
 def refuse_what_this_host_cannot(path: str, specs: List[GuestSpec], max_vcpus: int) -> None:

@@ -62,7 +62,7 @@ def run_guest(spec: GuestSpec) -> GuestOutcome:
     from ..api import run_in_suite
     start = time.perf_counter()
     try:
-        result = run_in_suite(spec.image, **spec.options)
+        result = run_in_suite(spec.image, image_written=spec.image_written, **spec.options)
     except KvmrunError as err:
         return GuestOutcome(spec, False, time.perf_counter() - start, error=str(err))
     problems = tuple(result.mismatches(spec.expect_status, spec.expect_serial, spec.expect_reason,
