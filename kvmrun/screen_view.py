@@ -4,8 +4,10 @@ serial output while the guest runs.
 The live view (LiveScreen) keeps a region at the bottom of the terminal: the serial output's unfinished
 last line, a header, then the screen's rows. Serial output goes above it: the region is erased, the
 completed lines are written as the guest sent them, and the region is drawn again. It only works if
-the number of terminal rows the region takes is known exactly, so no row drawn is ever as wide as the
-terminal (a row that wraps would take two) and the region is never taller than the terminal.
+the number of terminal rows the region takes is known exactly: the region is never taller than the
+terminal, and it is drawn with auto-wrap off (DECAWM), so a row as wide as the terminal takes one row
+and never scrolls it. Where the terminal is short, the unfinished line comes first, then as many of
+the screen's rows as fit, then the header; on 80x25 a screen alone shows whole.
 
 Colours: VGA attributes become ANSI SGR codes. With blinking on (the BIOS default), attribute bit 7
 is not shown (a blinking log is unreadable) and the background is bits 4-6; when the guest turned
@@ -21,6 +23,7 @@ from .screen import Screen
 # green, yellow, blue, magenta, cyan, white).
 VGA_TO_ANSI = (0, 4, 2, 6, 1, 5, 3, 7)
 RESET = "\x1b[0m"
+NO_WRAP, WRAP = "\x1b[?7l", "\x1b[?7h"   # auto-wrap (DECAWM) off while rows are drawn, and on again
 TAIL_LIMIT = 4096          # an unfinished serial line longer than this is written out, continued below
 
 
@@ -127,12 +130,42 @@ def _fit(text: str, width: int) -> str:
     return text[start:]
 
 
+# Escape sequences that leave the cursor where it is: colours (SGR), erasing in the line, titles (OSC).
+_IN_PLACE = re.compile(r"\x1b\[[0-9;:]*[mK]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
+
+
 def _fits_one_row(tail: bytes, width: int) -> bool:
-    """Whether a line written as is takes one row: printable characters only, narrower than `width`."""
-    if any(byte < 0x20 or byte == 0x7F for byte in tail):
-        return False
+    """Whether a line written as is stayed on one row: the cursor never reached the last column,
+    counting every character as wide as it may be drawn. Only what moves the cursor knowably within
+    the row is allowed: printable characters, CR, backspace, tab (stops every 8 columns), BEL and
+    the sequences above; anything else (a cursor movement, a half-written sequence) may leave it
+    anywhere."""
     text = tail.decode("utf-8", "replace")
-    return sum(_width(char) or 2 for char in text) < width
+    column = position = 0
+    while position < len(text):
+        char = text[position]
+        if char == "\x1b":
+            match = _IN_PLACE.match(text, position)
+            if match is None:
+                return False
+            position = match.end()
+            continue
+        position += 1
+        if char == "\r":
+            column = 0
+        elif char == "\b":
+            column = max(0, column - 1)
+        elif char == "\t":
+            column = column // 8 * 8 + 8
+        elif char == "\x07":
+            continue
+        elif unicodedata.category(char) == "Cc":
+            return False
+        else:
+            column += _width(char) or 2          # combining marks too: some terminals space them
+        if column >= width:
+            return False
+    return True
 
 
 def _last_line(tail: bytes, data: bytes) -> bytes:
@@ -197,8 +230,8 @@ class LiveScreen:
         if self._tail:
             out += self._tail + b"\r\n"
             self._tail = b""
-        rows = [_header_row(self._screen, self.width - 1)] + ansi_rows(self._screen, self.width - 1)
-        return out + ("\r" + "\r\n".join(rows) + "\r\n").encode()
+        rows = [_header_row(self._screen, self.width)] + ansi_rows(self._screen, self.width)
+        return out + (NO_WRAP + "\r" + "\r\n".join(rows) + WRAP + "\r\n").encode()
 
     # --- the region ---------------------------------------------------------------------------------
 
@@ -218,21 +251,24 @@ class LiveScreen:
             return b""
         self._drawn_rows = 0
         up = f"\x1b[{self._cursor_row}A" if self._cursor_row else ""
-        return f"{up}\r\x1b[J".encode()
+        # Erasing to the end from the top-left corner would have tmux (scroll-on-clear) push the whole
+        # screen into its history, as for a clear: the region's first row is erased on its own, the
+        # rest from column 1.
+        return f"{up}\r\x1b[K\x1b[C\x1b[J\r".encode()
 
     def _draw(self) -> bytes:
         screen = self._screen
         if screen is None:
             return b""
-        width = self.width - 1                  # never the full width: the row must not wrap
-        budget = self.height - 1                # a row of serial output stays in sight
+        width, budget = self.width, self.height
         rows: List[str] = []
         if self._tail and budget > 0:
             rows.append(RESET + _fit(_line_shown(self._tail), width))
-        frame_rows = budget - len(rows) - 1
+        frame_rows = min(screen.rows, budget - len(rows))
         cursor_at: Optional[Tuple[int, int]] = None
         if frame_rows > 0:
-            rows.append(_header_row(screen, width))
+            if len(rows) + frame_rows < budget:  # room for the header too
+                rows.append(_header_row(screen, width))
             first = _first_row(screen, frame_rows)
             shown = ansi_rows(screen, width)[first:first + frame_rows]
             if screen.cursor is not None:
@@ -243,7 +279,7 @@ class LiveScreen:
         if not rows:
             return b""
         self._drawn_rows = len(rows)
-        out = "\r" + "\r\n".join(rows)
+        out = NO_WRAP + "\r" + "\r\n".join(rows) + WRAP
         self._cursor_row = len(rows) - 1
         if cursor_at is not None:
             row, column = cursor_at

@@ -142,8 +142,9 @@ def _visible(row: str) -> str:
 
 class Terminal:
     """Enough of a VT100 for the live view: printable characters with auto-wrap (the pending wrap of
-    the last column as xterm has it), CR, LF (with ONLCR, as kvmrun's terminal keeps output processing),
-    tab, backspace, cursor up and forward, erase in display and line, SGR ignored; other sequences fail the test."""
+    the last column as xterm has it) and DECAWM to turn it off, CR, LF (with ONLCR, as kvmrun's terminal
+    keeps output processing), tab, backspace, cursor up and forward, erase in display and line, SGR
+    and OSC (BEL-terminated) ignored; other sequences fail the test."""
 
     def __init__(self, width: int, height: int):
         self.width, self.height = width, height
@@ -151,14 +152,18 @@ class Terminal:
         self.scrolled: list = []
         self.row = self.col = 0
         self.wrap_pending = False
+        self.autowrap = True
 
     def feed(self, data: bytes) -> None:
         text = data.decode("utf-8")
         i = 0
         while i < len(text):
             char = text[i]
+            if text.startswith("\x1b]", i):                 # OSC (a title): shows nothing
+                i = text.index("\x07", i) + 1
+                continue
             if char == "\x1b":
-                match = re.match(r"\x1b\[([0-9;]*)([A-Za-z])", text[i:])
+                match = re.match(r"\x1b\[(\??[0-9;]*)([A-Za-z])", text[i:])
                 assert match, f"unexpected sequence {text[i:i + 8]!r}"
                 self._csi(match.group(1), match.group(2))
                 i += match.end()
@@ -183,7 +188,7 @@ class Terminal:
             self._line_feed()
         self.grid[self.row][self.col] = char
         if self.col == self.width - 1:
-            self.wrap_pending = True
+            self.wrap_pending = self.autowrap
         else:
             self.col += 1
 
@@ -206,6 +211,8 @@ class Terminal:
                 self.grid[row] = [" "] * self.width
         elif final == "K" and n == 0:
             self.grid[self.row][self.col:] = [" "] * (self.width - self.col)
+        elif params == "?7" and final in "hl":
+            self.autowrap = final == "h"
         elif final != "m":
             raise AssertionError(f"unexpected sequence {params}{final}")
 
@@ -230,8 +237,8 @@ def screen_of(*rows: str, cursor=None, attribute=0x07) -> Screen:
 
 
 def frame(screen: Screen, width: int, rows=None) -> list:
-    """The frame as the terminal should show it: the header and the screen's rows, cut to width - 1."""
-    lines = ["--- screen 80x25 ---"[:width - 1]] + [line[:width - 1].rstrip() for line in screen.lines]
+    """The frame as the terminal should show it: the header and the screen's rows, cut to the width."""
+    lines = ["--- screen 80x25 ---"[:width]] + [line[:width].rstrip() for line in screen.lines]
     lines = lines if rows is None else lines[:rows + 1]
     while not lines[-1]:                               # as Terminal.lines() shows them
         lines.pop()
@@ -299,11 +306,10 @@ def test_a_line_already_written_before_the_first_update_is_taken_into_the_region
 
 
 def test_a_long_or_unknown_line_before_the_first_update_is_left_and_the_region_starts_below():
-    for tail in (b"x" * 70, b"tab\there", b"\x1b[1mbold"):
+    for tail, shown in ((b"x" * 70, "x" * 70), (b"\x1b[5Cmoved", "     moved")):   # a cursor movement
         term, live = Terminal(60, 40), LiveScreen(60, 40)
         screen = screen_of("S")
         drive(live, term, b"first\n" + tail, screen, b"rest\n")
-        shown = re.sub(r"\x1b\[[0-9;]*m", "", tail.decode()).expandtabs(8)
         assert term.lines() == ["first"] + [shown[i:i + 60] for i in range(0, len(shown), 60)] + ["rest"] \
             + frame(screen, 60), tail
 
@@ -323,8 +329,8 @@ def test_an_unfinished_line_wider_than_the_terminal_shows_its_end():
     term, live = Terminal(30, 40), LiveScreen(30, 40)
     screen = screen_of("S")
     drive(live, term, screen, b"progress: " + b"." * 40 + b" 50%")
-    assert term.lines()[0] == "." * 25 + " 50%"
-    assert all(len(line) < 30 for line in term.lines())
+    assert term.lines()[0] == "." * 26 + " 50%"
+    assert all(len(line) <= 30 for line in term.lines())
 
 
 def test_an_endless_line_is_written_out_once_over_the_limit():
@@ -340,15 +346,14 @@ def test_a_small_terminal_shows_the_rows_around_the_cursor_and_never_wraps():
     term, live = Terminal(40, 12), LiveScreen(40, 12)
     screen = screen_of(*[f"row {i:02} " + "x" * 60 for i in range(20)], cursor=(19, 2))
     drive(live, term, b"a\n", screen, b"b\n")
-    visible = term.visible()
-    assert visible[0] == "b"                           # one row of serial output stays in sight
-    assert visible[1] == "--- screen 80x25 ---"
-    assert [line[:6] for line in visible[2:]] == [f"row {i:02}" for i in range(10, 20)]
-    assert all(len(line) <= 39 for line in term.lines())
+    visible = term.visible()                           # the screen's rows before the header
+    assert [line[:6] for line in visible] == [f"row {i:02}" for i in range(8, 20)]
+    assert term.lines()[:2] == ["a", "b"]
+    assert all(len(line) <= 40 for line in term.lines())
     assert (term.row, term.col) == (11, 2)
     top = screen_of("top", cursor=(0, 0))
     drive(live, term, top)
-    assert term.visible()[2] == "top"
+    assert term.visible()[0] == "top"
 
 
 def test_resize_redraws_for_the_new_width():
@@ -363,10 +368,11 @@ def test_resize_redraws_for_the_new_width():
     assert LiveScreen(80, 25).resize(60, 20) == b""    # nothing drawn yet
 
 
-def test_a_tiny_terminal_gets_no_region_but_keeps_the_serial_lines():
+def test_a_tiny_terminal_shows_the_rows_that_fit_and_keeps_the_serial_lines_above():
     term, live = Terminal(20, 2), LiveScreen(20, 2)
     drive(live, term, screen_of("S"), b"one\ntwo\n")
-    assert term.lines() == ["one", "two"]
+    assert term.lines() == ["one", "two", "S"]
+    assert term.visible() == ["S", ""]
 
 
 texts = st.text(alphabet="abc \n", max_size=90)
@@ -399,9 +405,9 @@ def test_serial_and_screen_never_garble_each_other(steps, width, height):
         if screen is None:
             assert shown == _without_blank_end(serial)
             continue
-        assert all(len(row) < width for row in shown[len(serial):])
+        assert all(len(row) <= width for row in shown[len(serial):])
         row_of_first, firsts = _region(shown[len(serial):], screen, tail, width, height)
-        if screen.cursor is not None and screen.cursor[1] < width - 1 and firsts:
+        if screen.cursor is not None and screen.cursor[1] < width and firsts:
             row, column = screen.cursor                # the terminal's cursor is on the guest's
             assert (len(term.scrolled) + term.row, term.col) in \
                 [(len(serial) + row_of_first + row - first, column) for first in firsts]
@@ -424,22 +430,21 @@ def _without_blank_end(lines: list) -> list:
 
 
 def _region(shown: list, screen: Screen, tail: str, width: int, height: int):
-    """Checks the live region: the unfinished line, the header and as many consecutive screen rows as fit
-    (height - 1 rows in all). Returns the first screen row's index in the region, and which screen rows
-    it may be (blank rows look alike); the cursor's row must be in sight."""
-    budget = height - 1
-    top = [tail[-(width - 1):].rstrip()] if tail and budget > 0 else []
-    count = min(ROWS, budget - len(top) - 1)
+    """Checks the live region: the unfinished line, then as many consecutive screen rows as fit in the
+    terminal's height, with the header above them if it fits too. Returns the first screen row's index in
+    the region, and which screen rows it may be (blank rows look alike); the cursor's row must be in sight."""
+    top = [tail[-width:].rstrip()] if tail else []
+    count = min(ROWS, height - len(top))
     if count <= 0:
         assert shown == _without_blank_end(top)
         return 0, []
-    rows = [line[:width - 1].rstrip() for line in screen.lines]
-    header = "--- screen 80x25 ---"[:width - 1]
+    rows = [line[:width].rstrip() for line in screen.lines]
+    header = ["--- screen 80x25 ---"[:width]] if len(top) + count < height else []
     firsts = [first for first in range(ROWS - count + 1)
-              if shown == _without_blank_end(top + [header] + rows[first:first + count])
+              if shown == _without_blank_end(top + header + rows[first:first + count])
               and (screen.cursor is None or first <= screen.cursor[0] < first + count)]
     assert firsts, f"not a region: {shown}"
-    return len(top) + 1, firsts
+    return len(top) + len(header), firsts
 
 
 def _rows(line: str, width: int) -> list:

@@ -104,7 +104,7 @@ def test_on_a_terminal_the_screen_is_drawn_in_colour_below_the_serial_output(scr
     assert shown.startswith(b"ok\r\n")
     # The header, then "Hi" in bright white (97) on blue (44), as VGA attribute 0x1F asks.
     header = shown.index(b"--- screen 80x25 ---")
-    assert shown.index(b"\x1b[0;97;44mHi") > header
+    assert shown.index(b"\x1b[0;97;44mHi", header) > header
     assert b"--- end of screen ---" not in shown           # that marker is for logs
 
 
