@@ -68,6 +68,7 @@ class FdOutput:
         self._live: Optional["LiveScreen"] = None    # where the screen is shown live
         self._redraws = False             # the live screen is drawn: each write redraws it
         self._terminal = bytearray()      # what the LiveScreen made of the output, still to write
+        self._resized = False             # the terminal's size changed: the live screen follows it
         self._last_byte = 0x0A            # of the serial output written: a final screen starts a line
 
     @staticmethod
@@ -97,6 +98,32 @@ class FdOutput:
     def _shows_live(self) -> bool:
         return self.screen_mode == SCREEN_LIVE or (self.screen_mode == SCREEN_AUTO and self.interactive)
 
+    def live_on_terminal(self) -> bool:
+        """Whether the screen is shown live on a terminal, which the user may resize."""
+        return self._shows_live() and os.isatty(self.fd)
+
+    def terminal_resized(self) -> None:
+        """The host loop's, on SIGWINCH: the live screen redrawn for the terminal's new size, now or,
+        when a vCPU is writing output, at the next tick."""
+        self._resized = True
+        if self._live is not None and not self.broken and self._flush_lock.acquire(blocking=False):
+            try:
+                self._follow_terminal_size()
+                self._write_buffered(False)
+            finally:
+                self._flush_lock.release()
+
+    def _follow_terminal_size(self) -> None:
+        """With the flush lock: a size change the live screen has not seen yet, redrawn to fit."""
+        live = self._live
+        if not self._resized or live is None:
+            return
+        self._resized = False
+        size = _terminal_size(self.fd)
+        if size != (live.width, live.height):
+            self._take_serial()
+            self._terminal += live.resize(*size)
+
     def show_screen(self, screen) -> None:
         """The main thread's tick found the screen changed: redrawn when it is shown live. Skipped
         when a vCPU is writing output (the next change, or the end, draws it)."""
@@ -104,6 +131,7 @@ class FdOutput:
             return
         try:
             live = self._live_screen()
+            self._follow_terminal_size()
             self._take_serial()
             self._terminal += live.update(screen)
             self._redraws = True
@@ -117,6 +145,8 @@ class FdOutput:
         with self._flush_lock:
             if self._shows_live():
                 live = self._live_screen()
+                self._resized = True          # the final frame fits the terminal as it is now
+                self._follow_terminal_size()
                 self._take_serial()
                 self._terminal += live.update(screen) + live.finish()
                 self._redraws = False
@@ -153,6 +183,8 @@ class FdOutput:
                 self._write_buffered(False)
             finally:
                 self._flush_lock.release()
+        if self._resized:
+            self.terminal_resized()
         self._count_at_tick = count
 
     def _write_buffered(self, wait: bool) -> None:
@@ -171,13 +203,13 @@ class FdOutput:
             # A copy: a memoryview of the bytearray would stop a vCPU from appending to it meanwhile.
             data = bytes(buf[:select.PIPE_BUF]) if self._may_block else bytes(buf)
             try:
-                if self._may_block and not select.select([], [self.fd], [], 0)[1]:
+                if self._may_block and not _writable(self.fd, 0):
                     raise BlockingIOError
                 written = os.write(self.fd, data)
             except BlockingIOError:
                 if not wait or self.stop_waiting():
                     return
-                select.select([], [self.fd], [], _WAIT_SLICE)
+                _writable(self.fd, _WAIT_SLICE)
                 continue
             except InterruptedError:
                 continue
@@ -198,6 +230,14 @@ class FdOutput:
         if self._owns_fd and self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+
+
+def _writable(fd: int, timeout: float) -> bool:
+    """Whether fd takes a write, waiting up to `timeout` seconds. poll(2), not select(2): select
+    takes no descriptor above 1023, and a process with many vCPUs or files has such descriptors."""
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return bool(poller.poll(timeout * 1000))
 
 
 def _terminal_size(fd: int):

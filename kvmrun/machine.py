@@ -244,6 +244,9 @@ def _run(config: BootConfig, setup: BootSetup, kvm, vm: Vm, mem: GuestMemory, sc
         host.every(HALT_POLL_SECONDS, HaltDetection(runtime, watch))
     if hasattr(serial_input, "on_readable"):
         _pump_stdin(host, serial_input, devices if irqchip else None)
+    if getattr(output, "live_on_terminal", None) and output.live_on_terminal():
+        import signal
+        host.on_signal(signal.SIGWINCH, output.terminal_resized)
     if route is not None:
         route.target = interrupt
     try:

@@ -1,16 +1,22 @@
 """The host loop: one selectors loop on the caller's thread while the vCPUs run.
 
 It owns the timeout (time the machine spent paused on request does not count), readable file
-descriptors (stdin for the guest; later a debugger's socket) and periodic work (showing output that
-waits, draining the coalesced ring, halt detection under the in-kernel irqchip). The machine wakes it
-through an eventfd when the run ends or a vCPU pauses; signals wake it by interrupting select().
+descriptors (stdin for the guest; later a debugger's socket), periodic work (showing output that
+waits, draining the coalesced ring, halt detection under the in-kernel irqchip) and signals that ask
+for work rather than end the run (a terminal's resize). The machine wakes it through an eventfd when
+the run ends or a vCPU pauses; signals wake it through the same eventfd.
 """
 import os
 import selectors
+import signal
+import threading
 import time
-from typing import Callable, List, Optional
+from typing import Callable, Dict, List, Optional
 
 from ..outcome import Outcome
+
+# select(2) takes no descriptor at or above FD_SETSIZE; a process with many vCPUs has such ones.
+_SELECT_LIMIT = 1024
 
 
 class Periodic:
@@ -23,16 +29,21 @@ class Periodic:
 class HostLoop:
     def __init__(self, machine):
         self.machine = machine
-        # select(2), not epoll: it sleeps with microsecond precision, where epoll rounds up to whole
-        # milliseconds; halt detection's first checks come well within one. Few descriptors here.
-        self._selector = selectors.SelectSelector()
+        # select(2) while it can, not epoll or poll: it sleeps with microsecond precision, where
+        # those round up to whole milliseconds; halt detection's first checks come well within one.
+        self._selector: selectors.BaseSelector = selectors.SelectSelector()
         self._periodic: List[Periodic] = []
-        self._selector.register(machine.wakeup, selectors.EVENT_READ, self._drain_wakeup)
+        self._on_signal: Dict[int, Callable[[], None]] = {}
+        self._arrived: List[int] = []     # signals whose work is still to run
+        self._saved_handlers: Dict[int, object] = {}
+        self.watch(machine.wakeup, self._drain_wakeup)
 
     def every(self, interval: float, work: Callable[[], Optional[float]]) -> None:
         self._periodic.append(Periodic(interval, work))
 
     def watch(self, fd: int, on_readable: Callable[[], None]) -> None:
+        if fd >= _SELECT_LIMIT and isinstance(self._selector, selectors.SelectSelector):
+            self._use_poll()
         self._selector.register(fd, selectors.EVENT_READ, on_readable)
 
     def unwatch(self, fd: int) -> None:
@@ -41,12 +52,25 @@ class HostLoop:
         except (KeyError, ValueError):
             pass
 
+    def on_signal(self, signum: int, work: Callable[[], None]) -> None:
+        """Run `work` in the loop after `signum` arrives. The handler is there for run() only, with
+        the one before put back after (and still called meanwhile); only on the main thread, where
+        Python sets handlers."""
+        self._on_signal[signum] = work
+
     def close(self) -> None:
         self._selector.close()
 
     def run(self, deadline: Optional[float]) -> None:
         """Until the machine has an outcome; a `deadline` (time.monotonic()) that passes, later by
         the time spent paused, ends it with a timeout."""
+        self._install_handlers()
+        try:
+            self._loop(deadline)
+        finally:
+            self._restore_handlers()
+
+    def _loop(self, deadline: Optional[float]) -> None:
         machine = self.machine
         while not machine.done:
             now = time.monotonic()
@@ -61,6 +85,8 @@ class HostLoop:
                 wait = max(0.0, min(wait, task.due - now))
             for key, _ in self._selector.select(wait):
                 key.data()
+            if self._arrived:
+                self._run_signal_work()
             now = time.monotonic()
             for task in self._periodic:
                 if now >= task.due and not machine.done:
@@ -69,8 +95,47 @@ class HostLoop:
                         task.interval = interval
                     task.due = now + task.interval
 
+    def _use_poll(self) -> None:
+        """From now on poll(2), which takes any descriptor, at the price of millisecond timeouts."""
+        old = self._selector
+        self._selector = selectors.PollSelector()
+        for key in list(old.get_map().values()):
+            self._selector.register(key.fd, key.events, key.data)
+        old.close()
+
     def _drain_wakeup(self) -> None:
         try:
             os.eventfd_read(self.machine.wakeup)
         except (BlockingIOError, OSError):
             pass
+
+    # --- signals -------------------------------------------------------------------------------------
+
+    def _install_handlers(self) -> None:
+        if not self._on_signal or threading.current_thread() is not threading.main_thread():
+            return
+        for signum in self._on_signal:
+            self._saved_handlers[signum] = signal.signal(signum, self._handle)
+
+    def _restore_handlers(self) -> None:
+        for signum, handler in self._saved_handlers.items():
+            # None: a handler set outside Python, which cannot be put back; the default then.
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)  # type: ignore[arg-type]
+        self._saved_handlers.clear()
+
+    def _handle(self, signum: int, frame) -> None:
+        """Python runs it on the main thread, between bytecodes: it only records, and wakes the loop
+        from its sleep (a select() interrupted by a signal is resumed)."""
+        if signum not in self._arrived:
+            self._arrived.append(signum)
+        try:
+            os.eventfd_write(self.machine.wakeup, 1)
+        except OSError:
+            pass
+        before = self._saved_handlers.get(signum)
+        if callable(before):
+            before(signum, frame)
+
+    def _run_signal_work(self) -> None:
+        while self._arrived:
+            self._on_signal[self._arrived.pop(0)]()
