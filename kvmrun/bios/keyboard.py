@@ -239,9 +239,11 @@ class Keyboard:
             self._ended = True
 
     def room(self) -> int:
-        """How many bytes a push can take without a key being dropped."""
-        undecoded = 1 if self._decoder.getstate()[0] else 0
-        return max(0, self.capacity - len(self._keys) - len(self._pending) - undecoded)
+        """How many bytes a push can take without a key being dropped. A cut escape sequence may still
+        become a key for each of its characters; a cut UTF-8 character needs no room of its own (with
+        the next n bytes it makes at most n characters), and reserving some would stop the reading that
+        completes it."""
+        return max(0, self.capacity - len(self._keys) - len(self._pending))
 
     def full(self) -> bool:
         return self.room() == 0
