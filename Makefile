@@ -29,6 +29,11 @@ bench: $(VENV)/.installed guests
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq qemu-system-x86 time; }
 	KVMRUN_GUESTS=$(BUILD)/guests $(VENV)/bin/python bench/run.py $(BENCH_ARGS)
 
+# The BIOS ROM ships assembled (kvmrun needs no nasm at run time); after editing rom.asm, `make rom`.
+# tests/test_bios_rom.py fails while rom.bin is stale.
+rom: tools
+	nasm -f bin -o kvmrun/bios/rom.bin kvmrun/bios/rom.asm
+
 FUZZ_SECONDS ?= 60
 fuzz: $(VENV)/.installed guests
 	$(VENV)/bin/pip install -q atheris
@@ -69,4 +74,4 @@ clean:
 distclean: clean
 	rm -rf $(VENV)
 
-.PHONY: all demo test check soak bench fuzz guests tools clean distclean
+.PHONY: all demo test check soak bench fuzz guests tools clean distclean rom

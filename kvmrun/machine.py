@@ -160,8 +160,8 @@ class _Devices:
         if irqchip:
             from .platform.interrupts import IrqLine
             set_irq = IrqLine(serial.COM1_IRQ, vm).set
-        source = getattr(serial_input, "queue", serial_input)
-        self.uart = serial.Serial16550(output.put, source, set_irq=set_irq)
+        self.serial_source = getattr(serial_input, "queue", serial_input)
+        self.uart = serial.Serial16550(output.put, self.serial_source, set_irq=set_irq)
         self.bus.register(serial.COM1_BASE, serial.PORT_COUNT, self.uart)
         status = exit_status(config.exit_code)
         self.bus.register(exit_port.EXIT_PORT, 1, exit_port.ExitPort(lambda value: machine_finish(
@@ -193,6 +193,12 @@ def _run(config: BootConfig, setup: BootSetup, kvm, vm: Vm, mem: GuestMemory, sc
         runtime.finish(outcome)
 
     devices = _Devices(config, vm, irqchip, output, serial_input, finish)
+    if setup.needs.bios:
+        from .platform.bios import install_bios
+        boot_sector = next(blob.data for blob in setup.blobs if blob.name == "boot sector")
+        trap = install_bios(devices.bus, config, mem, devices.vga, devices.uart, devices.serial_source, output.put,
+                            finish, bytes(boot_sector), stack)
+        trap.vcpus = vcpus
     from .platform.screen_window import ScreenWatch
     screen = ScreenWatch(vm, screen_slot, mem, devices.vga, devices.lock)
     absorption = KernelAbsorption(devices.bus, devices.lock, stack, kvm, vm, vcpus, serial.COM1_BASE)

@@ -205,6 +205,27 @@ def parse_exit_code(value) -> Optional[str]:
     raise ValueError(f"must be 'value' or 'qemu', not {_shown(value)}")
 
 
+def parse_disk(value) -> Optional[str]:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"must be a file name, not {_shown(value)}")
+    if not value:
+        raise ValueError("needs a file name, not an empty text")
+    if "\0" in value:
+        raise ValueError("must not contain a NUL character")
+    return value
+
+
+TRACE_CHOICES = ("bios",)
+
+
+def parse_trace(value) -> Optional[str]:
+    if value is None or value in TRACE_CHOICES:
+        return value
+    raise ValueError(f"must be {' or '.join(repr(choice) for choice in TRACE_CHOICES)}, not {_shown(value)}")
+
+
 def parse_switch(value) -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"must be true or false, not {_shown(value)}")
@@ -241,6 +262,12 @@ OPTIONS: Tuple[Option, ...] = (
     Option("exit_code", ("--exit-code",), parse_exit_code, metavar="[value|qemu]",
            help="What a write of V to port 0xF4 exits with: V & 0xFF (value, the default), or (V<<1)|1 as "
                 "QEMU's isa-debug-exit (qemu)."),
+    Option("disk", ("--disk",), parse_disk, metavar="FILE",
+           help="Boot sectors: the disk int 13h reads and writes (default: the image itself, from sector 0)."),
+    Option("disk_writable", ("--disk-writable",), parse_switch, default=False, switch=True,
+           help="Boot sectors: the guest's int 13h writes change the disk's file (default: a private copy)."),
+    Option("trace", ("--trace",), parse_trace, metavar="[bios]",
+           help="List on stderr every BIOS call (int, registers in and out, caller) as it happens."),
 )
 BY_NAME: Dict[str, Option] = {option.name: option for option in OPTIONS}
 
@@ -260,6 +287,9 @@ class BootConfig(NamedTuple):
     cmdline: Optional[str] = None
     modules: Tuple[ModuleSpec, ...] = ()
     exit_code: Optional[str] = None      # None: "value"
+    disk: Optional[str] = None           # None: the image is the disk
+    disk_writable: bool = False
+    trace: Optional[str] = None
     # The image's path as the user wrote it, when kvmrun opens it elsewhere (a manifest's, found from the
     # manifest's folder): what a multiboot kernel's command line starts with. None: `image`. Not an option.
     image_written: Optional[str] = None
@@ -319,6 +349,15 @@ def refuse_kernel_options(config: BootConfig, image_kind: str) -> None:
     if config.modules:
         raise OptionError("modules", f"applies to multiboot, multiboot2 and PVH kernels; {image_kind} has no "
                                      "way to receive modules")
+
+
+def refuse_boot_disk_options(config: BootConfig, image_kind: str) -> None:
+    """--disk, --disk-writable and --trace bios reach only the BIOS a boot disk gets."""
+    for name, flag_set in (("disk", config.disk is not None), ("disk_writable", config.disk_writable),
+                           ("trace", config.trace == "bios")):
+        if flag_set:
+            raise OptionError(name, f"applies to boot sectors (images with the 0x55 0xAA signature, booted "
+                                    f"without --mode), which get kvmrun's BIOS; {image_kind} has none")
 
 
 def refuse_smp_in_real_mode(config: BootConfig, mode: "Mode") -> None:

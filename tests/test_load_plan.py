@@ -41,16 +41,11 @@ def test_plan_image_detects_elf_and_defaults_raw_to_long_mode():
         plan_image(image, None, 0x1000, None)
 
 
-def test_a_raw_image_with_the_boot_signature_gets_a_note_when_no_mode_is_asked():
+def test_a_raw_image_with_the_boot_signature_plans_as_raw_without_notes():
+    """Booting it as a disk is boot/prepare.py's choice (tests/test_boot_disk.py); as a raw image it is raw."""
     sector = bytes(510) + b"\x55\xaa"
-    note = plan_image(sector, None, None, None).notes
-    assert len(note) == 1 and "looks like a PC boot sector" in note[0] and "--mode real" in note[0]
-    assert plan_image(sector + bytes(1024), None, None, None).notes == note      # a boot disk, too
-    assert plan_image(sector, None, None, None).default_mode is Mode.LONG        # the default is unchanged
-    for mode in Mode:
-        assert plan_image(sector, mode, None, None).notes == ()
-    assert plan_image(bytes(512), None, None, None).notes == ()
-    assert plan_image(b"\x55\xaa", None, None, None).notes == ()
+    assert plan_image(sector, None, None, None).notes == ()
+    assert plan_image(sector, None, None, None).default_mode is Mode.LONG
 
 
 def test_read_image_errors(tmp_path):

@@ -8,7 +8,7 @@ from ..options import ModuleSpec
 from .cpu_modes import Mode
 from .elf import is_elf, plan_elf
 from .plan import LoadPlan
-from .raw import BOOT_SECTOR_NOTE, looks_like_boot_sector, plan_raw
+from .raw import plan_raw
 
 
 class ModuleError(LoaderError):
@@ -66,15 +66,24 @@ def read_image(path: str, max_size: int) -> bytes:
     return read_file(path, size)
 
 
+def read_head(path: str, limit: int) -> bytes:
+    """The image's first `limit` bytes (all of a smaller one): enough to tell a boot disk, which need
+    not fit in RAM, from the formats that are loaded whole. Refuses what read_image refuses but size."""
+    size = file_size(path, "an image")
+    if size == 0:
+        raise LoaderError("the image is empty")
+    try:
+        with open(path, "rb") as f:
+            return f.read(min(size, limit))
+    except OSError as err:
+        raise LoaderError(err.strerror or str(err)) from None
+
+
 def plan_image(image: bytes, mode: Optional[Mode], load_addr: Optional[int],
                entry: Optional[int]) -> LoadPlan:
-    """ELF images by their magic, anything else as raw (long mode unless told otherwise; a raw image
-    that looks like a boot sector gets a note saying how to boot it as one)."""
+    """ELF images by their magic, anything else as raw (long mode unless told otherwise)."""
     if is_elf(image):
         if load_addr is not None or entry is not None:
             raise LoaderError("--load-addr and --entry apply to raw images; an ELF image gives its own")
         return plan_elf(image)
-    plan = plan_raw(image, mode or Mode.LONG, load_addr, entry)
-    if mode is None and looks_like_boot_sector(image):
-        plan = plan._replace(notes=(BOOT_SECTOR_NOTE,))
-    return plan
+    return plan_raw(image, mode or Mode.LONG, load_addr, entry)

@@ -7,7 +7,10 @@ How an image is booted (docs/guest-abi.md, "Which machine"), probed in this orde
 2. a multiboot2 header in the first 32 KiB: multiboot2, on the PC platform;
 3. a multiboot header in the first 8 KiB: multiboot, on the PC platform;
 4. an ELF with a PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY): PVH, on the PC platform;
-5. any other ELF, or a raw image: kvmrun's own ABI.
+5. any other ELF: kvmrun's own ABI;
+6. a raw image with the boot signature (0x55 0xAA at offset 510): a PC boot disk, on kvmrun's BIOS;
+   only its first 32 KiB are read here (enough to rule out 2-4), as a disk need not fit in RAM;
+7. any other raw image: kvmrun's own ABI.
 
 The machine plans twice: before /dev/kvm is opened with one_gib_pages=False, then with what the host
 offers. 2 MiB pages need the most table pages and the rest is the same, so every range the second
@@ -18,17 +21,20 @@ from typing import Callable, Iterator, NamedTuple, Tuple
 
 from ..errors import LoaderError
 from ..memory import RamLayout
-from ..options import (BootConfig, OptionError, check_config, refuse_kernel_options, refuse_raw_only_options,
-                       refuse_smp_in_real_mode)
-from ..platform.needs import AP_START_ENTRY, AP_START_SIPI, PlatformNeeds
+from ..options import (BootConfig, OptionError, check_config, refuse_boot_disk_options, refuse_kernel_options,
+                       refuse_raw_only_options, refuse_smp_in_real_mode)
+from ..platform.needs import AP_START_ENTRY, AP_START_SIPI
 from .cpu_modes import Mode
 from .elf import is_elf
-from .image import ModuleError, plan_image, read_image
+from .image import ModuleError, file_size, plan_image, read_head, read_image
 from .plan import check_plan
+from .raw import is_boot_sector
 from .protocols import kvmrun_abi
 from .setup import BootSetup, check_setup
 
 KVMRUN_ABI = "kvmrun"
+BOOT_DISK = "boot sector"
+PROBE_BYTES = 32 * 1024            # the farthest any header is looked for (multiboot2's)
 
 
 class ImageBoot(NamedTuple):
@@ -64,6 +70,10 @@ def plan_image_for(config: BootConfig) -> ImageBoot:
     kvmrun has always applied them (so a user sees the same error first)."""
     check_config(config)
     with _naming(config.image):
+        if config.mode is None:
+            head = read_head(config.image, PROBE_BYTES)
+            if _is_boot_disk(head):
+                return _boot_disk(config, head)
         image = read_image(config.image, config.memory)
     return plan_image_bytes(config, image)
 
@@ -75,13 +85,17 @@ def plan_image_bytes(config: BootConfig, image: bytes) -> ImageBoot:
             found = _pc_kernel(config, image)
             if found is not None:
                 return found
+            if not is_elf(image) and is_boot_sector(image):
+                return _boot_disk(config, image)
         if is_elf(image):
             refuse_raw_only_options(config, "an ELF")
         image_plan = plan_image(image, config.mode, config.load_addr, config.entry)
         mode = config.mode or image_plan.default_mode
         check_plan(image_plan, RamLayout(config.memory), mode)
-    refuse_kernel_options(config, "an image for kvmrun's own ABI" if config.mode is None else
-                          f"an image booted with --mode {mode.value} (kvmrun's own ABI)")
+    kind = ("an image for kvmrun's own ABI" if config.mode is None else
+            f"an image booted with --mode {mode.value} (kvmrun's own ABI)")
+    refuse_kernel_options(config, kind)
+    refuse_boot_disk_options(config, kind)
     refuse_smp_in_real_mode(config, mode)
     return ImageBoot(KVMRUN_ABI, mode, lambda one_gib_pages: kvmrun_abi.plan(
         image_plan, RamLayout(config.memory), config.cpus, mode, one_gib_pages))
@@ -116,8 +130,36 @@ def _pc_kernel(config: BootConfig, image: bytes):
             protocol, plan = "PVH", lambda modules: pvh_protocol.plan(
                 entry, image, name, ram, config.cpus, cmdline, modules)
     refuse_raw_only_options(config, f"a {protocol}")
+    refuse_boot_disk_options(config, f"a {protocol} kernel")
     setup = plan(_read_modules(config, plan, ram)) if config.modules else plan(())
     return ImageBoot(protocol, Mode.PROTECTED, lambda one_gib_pages: setup)   # the PC machine has no page tables
+
+
+def _is_boot_disk(head: bytes) -> bool:
+    """Rule 6 on an image's first PROBE_BYTES: the signature, and no format that comes before it."""
+    if is_elf(head) or not is_boot_sector(head):
+        return False
+    from . import multiboot, multiboot2
+    return multiboot2.probe(head) is None and multiboot.probe(head) is None
+
+
+def _boot_disk(config: BootConfig, image: bytes) -> ImageBoot:
+    """A PC boot disk: its first sector started by kvmrun's BIOS (boot/protocols/bios.py). The disk
+    itself (--disk, or the image) is opened when the machine is built; here it is only checked."""
+    refuse_raw_only_options(config, "a boot sector")
+    refuse_kernel_options(config, "a boot sector")
+    if config.irqchip is False:
+        raise OptionError("irqchip", "off leaves a boot sector's BIOS without its timer tick (the in-kernel PIC "
+                                     "and PIT): drop it, or use --mode real for kvmrun's own real mode")
+    if config.disk is not None:
+        try:
+            file_size(config.disk, "a disk image")
+        except LoaderError as err:
+            raise OptionError("disk", f"{config.disk}: {err}") from None
+    from ..bios.data_area import ticks_since_midnight
+    from .protocols import bios
+    setup = bios.plan(image, RamLayout(config.memory), config.cpus, ticks_since_midnight())
+    return ImageBoot(BOOT_DISK, Mode.REAL, lambda one_gib_pages: setup)
 
 
 def _read_modules(config: BootConfig, plan: Callable[[tuple], BootSetup], ram: RamLayout):
@@ -156,8 +198,8 @@ def with_options(setup: BootSetup, config: BootConfig) -> BootSetup:
                                          "for INIT/SIPI, as on a PC): add --ap-start entry, or use one vCPU")
         raise OptionError("ap_start", "'sipi' needs the irqchip (INIT and SIPI travel between the in-kernel "
                                       "local APICs): drop irqchip off")
-    if (irqchip, ap_start) == tuple(needs):
+    if (irqchip, ap_start) == (needs.irqchip, needs.ap_start):
         return setup
     vcpus = tuple(start._replace(runnable=index == 0 or ap_start != AP_START_SIPI)
                   for index, start in enumerate(setup.vcpus))
-    return setup._replace(needs=PlatformNeeds(irqchip=irqchip, ap_start=ap_start), vcpus=vcpus)
+    return setup._replace(needs=needs._replace(irqchip=irqchip, ap_start=ap_start), vcpus=vcpus)

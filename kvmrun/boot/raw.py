@@ -6,16 +6,14 @@ from ..errors import LoaderError
 from .cpu_modes import Mode
 from .plan import LoadPlan, LoadSegment
 
-
+SECTOR_SIZE = 512
 BOOT_SIGNATURE_OFFSET = 510
-BOOT_SIGNATURE = b"\x55\xaa"
-BOOT_SECTOR_NOTE = ("the image looks like a PC boot sector (0x55 0xAA at offset 510), but raw images boot in long "
-                    "mode unless told otherwise; use --mode real to start it in real mode at 0x7C00")
+BOOT_SIGNATURE = b"\x55\xAA"
 
 
-def looks_like_boot_sector(image: bytes) -> bool:
-    """Whether the image carries the signature a BIOS checks before it runs a boot sector."""
-    return image[BOOT_SIGNATURE_OFFSET:BOOT_SIGNATURE_OFFSET + 2] == BOOT_SIGNATURE
+def is_boot_sector(image: bytes) -> bool:
+    """A raw image a BIOS would boot: the signature at the end of its first sector."""
+    return len(image) >= SECTOR_SIZE and image[BOOT_SIGNATURE_OFFSET:SECTOR_SIZE] == BOOT_SIGNATURE
 
 
 def default_load_addr(mode: Mode) -> int:

@@ -13,20 +13,12 @@ from ...memory import RamLayout
 from ...platform.needs import AP_START_SIPI, PlatformNeeds
 from ..cpu_modes import Mode
 from ..plan import Reserved
+from ..raw import SECTOR_SIZE
 from ..setup import Blob, BootSetup, VcpuStart
 
-SECTOR_SIZE = 512
 BOOT_SECTOR_ADDR = 0x7C00
-BOOT_SIGNATURE = b"\x55\xAA"
-SIGNATURE_OFFSET = 510
 BOOT_DRIVE = 0x80
 BLANK_CELL = b"\x20\x07"
-
-
-def is_boot_sector(image: bytes) -> bool:
-    """A raw image a BIOS would boot: the signature at the end of its first sector."""
-    return len(image) >= SECTOR_SIZE and image[SIGNATURE_OFFSET:SECTOR_SIZE] == BOOT_SIGNATURE
-
 
 RESERVED = (
     Reserved(0, data_area.BDA + data_area.BDA_SIZE, "real-mode interrupt vector table and BIOS data area"),

@@ -1,0 +1,76 @@
+"""kvmrun's BIOS in a machine (a boot disk's, boot/protocols/bios.py): the services a stub's trap
+reaches, over the machine's own devices — the VGA registers and text buffer, COM1's UART, guest RAM —
+and the disk. Keys come from the same input as COM1's: whichever the guest reads first takes a byte.
+"""
+from typing import Callable, Dict, Optional
+
+from ..bios import rom
+from ..bios.call import BiosCall
+from ..bios.clock import ClockServices
+from ..bios.disk import Disk, DiskServices
+from ..bios.keyboard import Keyboard, KeyboardServices
+from ..bios.serial_port import SerialServices
+from ..bios.services import Bios
+from ..bios.system import SystemServices
+from ..bios.trap import BiosTrap
+from ..devices.serial import NoInput
+from ..memory import RamLayout
+from ..outcome import Outcome
+
+
+class KeysFromInput:
+    """int 16h's keyboard, filled from the serial input (ready()/take()) when the guest asks: what
+    has arrived is translated in one piece, so an escape sequence read together stays together; one
+    left unfinished is taken as typed (a lone Esc) if nothing more came by the guest's next try."""
+
+    def __init__(self, source, keyboard: Keyboard):
+        self.source = source if source is not None else NoInput()
+        self.keyboard = keyboard
+        self.services = KeyboardServices(keyboard)
+
+    def int16(self, call: BiosCall) -> None:
+        data = bytearray()
+        while len(data) < self.keyboard.room() and self.source.ready():
+            byte = self.source.take()
+            if byte is None:
+                break
+            data.append(byte)
+        if data:
+            self.keyboard.push(bytes(data))
+        elif self.keyboard.buffered():
+            self.keyboard.flush_pending()
+        self.services.int16(call)
+
+
+def install_bios(bus, config, mem, vga, uart, serial_source, stream: Callable[[int], None],
+                 finish: Callable[[Outcome], None], boot_sector: bytes, stack) -> BiosTrap:
+    """kvmrun's BIOS on `bus`: the disk opened (closed with `stack`), the services over the machine's
+    devices, the trap on rom.BIOS_PORT. The caller gives the trap its vCPUs once they exist."""
+    disk = stack.enter_context(Disk.from_file(config.disk or config.image, writable=config.disk_writable))
+    trace = _print_trace if config.trace == "bios" else None
+    trap = bios_trap(mem, disk, boot_sector, vga, uart, serial_source, stream, finish, trace)
+    bus.register(rom.BIOS_PORT, 1, trap)
+    return trap
+
+
+def _print_trace(line: str) -> None:
+    import sys
+    print(line, file=sys.stderr, flush=True)
+
+
+def bios_trap(mem, disk: Disk, boot_sector: bytes, vga, uart, serial_source, stream: Callable[[int], None],
+              finish: Callable[[Outcome], None], trace: Optional[Callable[[str], None]] = None) -> BiosTrap:
+    """The trap and its services. `stream` takes teletype output (the serial output's put)."""
+    from ..bios.video import VideoServices
+    system = SystemServices(RamLayout(mem.size))
+    services: Dict[int, Callable[[BiosCall], None]] = {
+        0x10: VideoServices(vga, stream).int10,
+        0x11: system.int11,
+        0x12: system.int12,
+        0x13: DiskServices(disk).int13,
+        0x14: SerialServices(uart).int14,
+        0x15: system.int15,
+        0x16: KeysFromInput(serial_source, Keyboard()).int16,
+        0x1A: ClockServices().int1a,
+    }
+    return BiosTrap(Bios(services), mem, finish, lambda: boot_sector, trace)
