@@ -1,8 +1,8 @@
 """The live screen and the host loop on real terminals: a resize redraws the screen for the new size
 (SIGWINCH, handled only while the screen is live on a terminal); an 80-column, 25-row terminal shows
 the whole screen, column 80 included; a serial line the screen appears in the middle of stays one
-line though it holds a tab or colours; and descriptors above 1023 (700 vCPUs) work in the host loop
-and the output's writes."""
+line though it holds a tab or colours; and descriptors above 1023 (700 vCPUs) work in the host loop,
+the output's writes and `kvmrun test`'s workers."""
 import fcntl
 import os
 import pty
@@ -16,6 +16,7 @@ import time
 
 import pytest
 
+from conftest import guest
 from kvmrun.console import FdOutput
 from kvmrun.outcome import Outcome
 from kvmrun.runtime.hostloop import HostLoop
@@ -335,3 +336,28 @@ def test_700_vcpus_boot_without_a_traceback(tmp_path):
                           capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
     assert (done.returncode, done.stdout, done.stderr) == (0, b"", b"")
 
+
+
+# Opens 1100 descriptors that survive exec, then runs kvmrun: what kvmrun opens is numbered above 1100.
+WITH_MANY_FDS = """
+import os, resource, sys
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1500), hard))
+for _ in range(1100):
+    os.set_inheritable(os.open(os.devnull, os.O_RDONLY), True)
+os.execv(sys.executable, [sys.executable, "-m", "kvmrun", *sys.argv[1:]])
+"""
+
+
+@pytest.mark.kvm
+def test_kvmrun_test_runs_its_workers_over_descriptors_above_1023(tmp_path):
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and hard < 1500:
+        pytest.skip("this process may not open 1500 descriptors")
+    manifest = tmp_path / "kvmrun.toml"
+    manifest.write_text("".join(f'[[guest]]\nname = "hello{i}"\nimage = "{guest("hello64.elf")}"\n'
+                                f'expect_serial = "Hello from long mode"\n\n' for i in range(4)))
+    done = subprocess.run([sys.executable, "-c", WITH_MANY_FDS, "test", str(manifest), "--jobs", "2"],
+                          capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0 and b"Traceback" not in done.stderr, done.stderr.decode()
+    assert b"4 passed" in done.stdout, done.stdout.decode()

@@ -256,8 +256,8 @@ class _Dispatch:
         while len(self.outcomes) < total:
             self._feed()
             workers = list(suite._workers.values())
-            readable, writable, _ = select.select([w.results for w in workers],
-                                                  [w.tasks for w in workers if w.outbox], [], self._wait())
+            readable, writable = _ready([w.results for w in workers], [w.tasks for w in workers if w.outbox],
+                                        self._wait())
             for worker in workers:
                 if worker.tasks in writable:
                     self._write(worker)
@@ -353,6 +353,18 @@ class _Dispatch:
                 self.suite._forget(worker, kill=True)
                 self._lost(worker, f"still running {now - worker.since:.1f} s after it started, past {bound}: "
                                    "killed the worker process running it", WORKER_KILLED)
+
+
+def _ready(readers: List[int], writers: List[int], timeout: Optional[float]) -> Tuple[List[int], List[int]]:
+    """select(2)'s answer through poll(2), which also takes descriptors above 1023 (a test process
+    may hold that many): a descriptor with any event (data, end of file, an error) is ready."""
+    poller = select.poll()
+    for fd in readers:
+        poller.register(fd, select.POLLIN)
+    for fd in writers:
+        poller.register(fd, select.POLLOUT)
+    events = dict(poller.poll(None if timeout is None else timeout * 1000))
+    return [fd for fd in readers if fd in events], [fd for fd in writers if fd in events]
 
 
 def _wall_clock_bound(spec: GuestSpec) -> Tuple[float, str]:
