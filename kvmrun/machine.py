@@ -90,7 +90,7 @@ def _set_up_and_run(config: BootConfig, output, serial_input, route: Optional[Si
         mem = stack.enter_context(GuestMemory(config.memory))
         apply_setup(setup, mem)
         vm = stack.enter_context(Vm(kvm))
-        screen_slot = _add_memory(vm, mem)
+        screen_slot = _add_memory(vm, mem, setup.needs.bios)
         vcpus = _create_vm(kvm, vm, setup, stack)
         return _run(config, setup, kvm, vm, mem, screen_slot, vcpus, output, serial_input, route, deadline, stack)
     finally:
@@ -102,16 +102,20 @@ def _set_up_and_run(config: BootConfig, output, serial_input, route: Optional[Si
             stack.close()
 
 
-def _add_memory(vm: Vm, mem: GuestMemory) -> int:
-    """RAM as memory slots, the VGA text window a logged slot of its own; returns that slot."""
-    from .kvm import abi
-    from .platform.screen_window import memory_slots
+def _add_memory(vm: Vm, mem: GuestMemory, read_only_rom: bool) -> int:
+    """RAM as memory slots, the VGA text window a logged slot of its own (and a BIOS's ROM a read-only
+    one); returns the window's slot."""
+    from .platform.memory_slots import memory_slots
+    from .platform.screen_window import SCREEN_WINDOW
+    windows = [SCREEN_WINDOW]
+    if read_only_rom and vm.kvm.check_extension(Cap.KVM_CAP_READONLY_MEM):
+        from .bios.rom import READ_ONLY_WINDOW
+        windows.append(READ_ONLY_WINDOW)
     host_base = mem.host_address()
     screen_slot = -1
-    for region, log_dirty in memory_slots(mem.regions):
-        slot = vm.add_memory(region.guest_addr, region.size, host_base + region.host_offset,
-                             abi.KVM_MEM_LOG_DIRTY_PAGES if log_dirty else 0)
-        if log_dirty:
+    for region, flags in memory_slots(mem.regions, windows):
+        slot = vm.add_memory(region.guest_addr, region.size, host_base + region.host_offset, flags)
+        if region.guest_addr == SCREEN_WINDOW.start:
             screen_slot = slot
     return screen_slot
 

@@ -8,7 +8,8 @@ from kvmrun.memory import RamLayout
 from kvmrun.options import ModuleSpec, OptionError, boot_config, parse_option
 from kvmrun.platform.memory_map import (E820_RAM, E820_RESERVED, lower_memory_kib, memory_map,
                                         upper_memory_kib)
-from kvmrun.platform.screen_window import memory_slots
+from kvmrun.platform.memory_slots import memory_slots
+from kvmrun.platform.screen_window import SCREEN_WINDOW
 
 MiB, GiB = 1 << 20, 1 << 30
 
@@ -54,7 +55,7 @@ def test_mem_lower_and_mem_upper_in_kib():
 @pytest.mark.parametrize("size", [1 * MiB, 128 * MiB, 3 * GiB, 5 * GiB])
 def test_the_vga_text_window_is_a_logged_slot_of_its_own(size):
     ram = RamLayout(size)
-    slots = memory_slots(ram.regions)
+    slots = memory_slots(ram.regions, [SCREEN_WINDOW])
     logged = [slot.region for slot in slots if slot.log_dirty]
     assert [(r.guest_addr, r.size) for r in logged] == [(layout.VGA_TEXT_ADDR, layout.VGA_TEXT_SIZE)]
     # Together the slots are exactly RAM: same guest ranges, same host offsets, nothing twice.
@@ -104,3 +105,14 @@ def test_kernel_options_refuse_what_no_kernel_could_read(name, value, problem):
     with pytest.raises(OptionError) as err:
         parse_option(name, value)
     assert str(err.value) == problem
+
+
+def test_a_bios_rom_window_is_a_read_only_slot_beside_the_screens():
+    from kvmrun.bios.rom import READ_ONLY_WINDOW
+    from kvmrun.platform.memory_slots import KVM_MEM_READONLY
+    ram = RamLayout(2 * MiB)
+    slots = memory_slots(ram.regions, [READ_ONLY_WINDOW, SCREEN_WINDOW])
+    assert [(s.region.guest_addr, s.region.end, s.flags) for s in slots] == [
+        (0, layout.VGA_TEXT_ADDR, 0), (layout.VGA_TEXT_ADDR, 0xC0000, 1), (0xC0000, 0xF0000, 0),
+        (0xF0000, 0x100000, KVM_MEM_READONLY), (0x100000, 2 * MiB, 0)]
+    assert all(s.region.host_offset == s.region.guest_addr for s in slots)

@@ -7,6 +7,8 @@ import struct
 from importlib import resources
 from typing import Dict
 
+from ..platform.memory_slots import KVM_MEM_READONLY, Window
+
 ROM_SEGMENT = 0xF000
 ROM_ADDR = ROM_SEGMENT << 4
 ROM_SIZE = 0x10000
@@ -22,6 +24,9 @@ JUST_RETURN = 0x0470
 START = 0x0480                    # where vCPU 0 starts: the PICs and PIT, then 0000:7C00
 DISKETTE_PARAMETERS = 0x04C0
 RESET_VECTOR = 0xFFF0
+
+# Its own memory slot, read-only: a guest's write to the ROM is an MMIO exit, dropped (--strict-io: a fault).
+READ_ONLY_WINDOW = Window(ROM_ADDR, ROM_SIZE, KVM_MEM_READONLY)
 
 VECTORS = 256
 IVT_SIZE = VECTORS * 4

@@ -2,38 +2,17 @@
 logging, so a guest writing the screen costs no exits and a guest that never touches it costs one
 KVM_GET_DIRTY_LOG per tick. The host loop asks `ScreenWatch.poll()` what to show.
 """
-from typing import TYPE_CHECKING, List, NamedTuple, Optional, Sequence
+from typing import TYPE_CHECKING, Optional
 
 from .. import layout
-from ..memory import RamRegion
+from .memory_slots import KVM_MEM_LOG_DIRTY_PAGES, Window
 
 if TYPE_CHECKING:
     from ..screen import Screen
 
 
-class Slot(NamedTuple):
-    region: RamRegion
-    log_dirty: bool
-
-
-def memory_slots(regions: Sequence[RamRegion], window_start: int = layout.VGA_TEXT_ADDR,
-                 window_size: int = layout.VGA_TEXT_SIZE) -> List[Slot]:
-    """RAM's regions as KVM memory slots, the region holding the window cut in three so the window
-    is a slot of its own, logged. RAM always covers the window (it is at least 1 MiB)."""
-    window_end = window_start + window_size
-    slots: List[Slot] = []
-    for region in regions:
-        if not (region.guest_addr <= window_start and window_end <= region.end):
-            slots.append(Slot(region, False))
-            continue
-        below = window_start - region.guest_addr
-        if below:
-            slots.append(Slot(RamRegion(region.guest_addr, below, region.host_offset), False))
-        slots.append(Slot(RamRegion(window_start, window_size, region.host_offset + below), True))
-        above = region.end - window_end
-        if above:
-            slots.append(Slot(RamRegion(window_end, above, region.host_offset + below + window_size), False))
-    return slots
+# The window's own slot, logged (platform/memory_slots.py cuts it out of RAM).
+SCREEN_WINDOW = Window(layout.VGA_TEXT_ADDR, layout.VGA_TEXT_SIZE, KVM_MEM_LOG_DIRTY_PAGES)
 
 
 class ScreenWatch:

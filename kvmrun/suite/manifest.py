@@ -172,7 +172,7 @@ def _check_values(path: str, where: str, table: dict) -> None:
 
 
 def _spec(path: str, folder: Path, where: str, entry: dict) -> GuestSpec:
-    """The guest's spec, its image and modules found from the manifest's folder. The guest is told their
+    """The guest's spec, its image, modules and disk found from the manifest's folder. The guest is told their
     paths as the manifest writes them (a multiboot command line starts with the kernel's, a module's
     string with its own), so what it prints does not depend on where the manifest lies."""
     image = (folder / entry["image"]).resolve()
@@ -185,6 +185,8 @@ def _spec(path: str, folder: Path, where: str, entry: dict) -> GuestSpec:
             raise ManifestError(f"{path}: {where}: {err.spelled(repr('modules'))}") from None
         options["modules"] = tuple(spec._replace(path=str((folder / spec.path).resolve()), written=spec.path)
                                    for spec in specs)
+    if isinstance(options.get("disk"), str) and options["disk"]:
+        options["disk"] = str((folder / options["disk"]).resolve())     # a boot sector's disk, beside it
     from ..boot.image import ModuleError
     try:
         config = boot_config(image, options, image_written=entry["image"])

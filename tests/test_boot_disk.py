@@ -1,0 +1,124 @@
+"""Which images boot as PC boot disks on kvmrun's BIOS (boot/prepare.py, rule 6), the setup they get
+(boot/protocols/bios.py), and the options that go with them. Pure, but for the last tests, which boot."""
+import struct
+
+import pytest
+
+from conftest import run_kvmrun
+from kvmrun.bios import data_area, rom
+from kvmrun.boot.cpu_modes import Mode
+from kvmrun.boot.prepare import BOOT_DISK, KVMRUN_ABI, plan_boot, plan_image_bytes, plan_image_for
+from kvmrun.errors import LoaderError
+from kvmrun.options import BootConfig, OptionError
+
+SIGNED = b"\xFA\xF4" + bytes(508) + b"\x55\xAA"        # cli; hlt, signed
+
+
+def write(tmp_path, data, name="boot.img"):
+    path = tmp_path / name
+    path.write_bytes(data)
+    return str(path)
+
+
+def test_a_raw_image_with_the_signature_and_no_mode_is_a_boot_disk(tmp_path):
+    assert plan_image_for(BootConfig(write(tmp_path, SIGNED))).protocol == BOOT_DISK
+    assert plan_image_for(BootConfig(write(tmp_path, SIGNED + bytes(4096)))).protocol == BOOT_DISK
+
+
+@pytest.mark.parametrize("image, mode", [
+    (SIGNED, Mode.REAL),                                  # --mode: kvmrun's own ABI, whatever the image
+    (SIGNED[:510] + b"\x55\xAB", None),                   # no signature
+    (SIGNED[:511], None),                                 # shorter than a sector
+])
+def test_other_raw_images_keep_kvmruns_abi(tmp_path, image, mode):
+    assert plan_image_for(BootConfig(write(tmp_path, image), mode=mode)).protocol == KVMRUN_ABI
+
+
+def test_a_multiboot_kernel_that_also_carries_the_signature_is_a_multiboot_kernel(tmp_path):
+    header = struct.pack("<III", 0x1BADB002, 0x10000, (-(0x1BADB002 + 0x10000)) & 0xFFFFFFFF)
+    address_fields = struct.pack("<IIIII", 0x100000, 0x100000, 0, 0, 0x100000 + 0x200)
+    image = bytearray(SIGNED)
+    image[0x100:0x100 + 32] = header + address_fields
+    assert plan_image_for(BootConfig(write(tmp_path, bytes(image)))).protocol == "multiboot"
+    assert plan_image_bytes(BootConfig("x"), bytes(image)).protocol == "multiboot"
+
+
+def test_a_disk_larger_than_ram_boots_only_its_first_sector_is_read(tmp_path):
+    path = tmp_path / "big.img"
+    with open(path, "wb") as f:
+        f.write(SIGNED)
+        f.truncate(64 << 20)                                              # 64 MiB, sparse
+    setup, mode = plan_boot(BootConfig(str(path), memory=2 << 20), one_gib_pages=True)
+    assert mode is Mode.REAL
+    assert [blob.data for blob in setup.blobs if blob.name == "boot sector"] == [SIGNED]
+
+
+def test_the_setup_is_a_pc_as_a_bios_leaves_it(tmp_path):
+    setup, _ = plan_boot(BootConfig(write(tmp_path, SIGNED), cpus=2), one_gib_pages=True)
+    blobs = {blob.name: blob for blob in setup.blobs}
+    assert blobs["boot sector"].addr == 0x7C00 and bytes(blobs["boot sector"].data) == SIGNED
+    assert blobs["interrupt vector table"].data == rom.ivt_bytes()
+    assert blobs["BIOS ROM"].addr == 0xF0000 and blobs["BIOS ROM"].data == rom.rom_bytes()
+    bda = blobs["BIOS data area"].data
+    assert struct.unpack_from("<H", bda, data_area.BASE_MEMORY_KIB - 0x400)[0] == 639
+    assert struct.unpack_from("<H", bda, data_area.COM_PORTS - 0x400)[0] == 0x3F8
+    assert blobs["text screen"].data[:4] == b"\x20\x07\x20\x07"
+    boot, ap = setup.vcpus
+    assert (boot.mode, boot.entry, boot.runnable) == (Mode.REAL, 0xF0000 + rom.START, True)
+    assert boot.regs == {"rdx": 0x80, "rsp": 0x7C00}
+    assert not ap.runnable
+    assert setup.needs.irqchip and setup.needs.bios and setup.needs.ap_start == "sipi"
+
+
+@pytest.mark.parametrize("options, option", [
+    ({"irqchip": False}, "irqchip"),
+    ({"load_addr": 0x7C00}, "load_addr"),
+    ({"cmdline": "x"}, "cmdline"),
+])
+def test_options_a_boot_disk_cannot_take_are_refused_naming_them(tmp_path, options, option):
+    with pytest.raises(OptionError) as err:
+        plan_boot(BootConfig(write(tmp_path, SIGNED), **options), one_gib_pages=True)
+    assert err.value.option == option
+
+
+@pytest.mark.parametrize("options, option", [
+    ({"disk": "d.img"}, "disk"), ({"disk_writable": True}, "disk_writable"), ({"trace": "bios"}, "trace"),
+])
+def test_bios_options_are_refused_for_images_without_a_bios(tmp_path, options, option):
+    with pytest.raises(OptionError, match="boot sectors") as err:
+        plan_boot(BootConfig(write(tmp_path, b"\xF4"), **options), one_gib_pages=True)
+    assert err.value.option == option
+
+
+def test_a_missing_disk_is_an_option_error(tmp_path):
+    with pytest.raises(OptionError, match="no such file") as err:
+        plan_boot(BootConfig(write(tmp_path, SIGNED), disk=str(tmp_path / "nope.img")), one_gib_pages=True)
+    assert err.value.option == "disk"
+
+
+def test_an_empty_image_is_refused_before_probing(tmp_path):
+    with pytest.raises(LoaderError, match="empty"):
+        plan_image_for(BootConfig(write(tmp_path, b"")))
+
+
+@pytest.mark.kvm
+def test_cli_errors_are_one_line_with_status_2(tmp_path):
+    image = write(tmp_path, SIGNED)
+    for args, words in (([ "--irqchip", "off", image], "--irqchip off leaves a boot sector's BIOS"),
+                        (["--disk", str(tmp_path / "none.img"), image], "no such file"),
+                        (["--trace", "exits", image], "--trace must be 'bios'"),
+                        (["--disk-writable", write(tmp_path, b"\xF4", "raw.bin")], "applies to boot sectors")):
+        result = run_kvmrun("boot", *args)
+        lines = result.stderr.decode().splitlines()
+        assert (result.returncode, len(lines)) == (2, 1), result.stderr
+        assert words in lines[0]
+
+
+@pytest.mark.kvm
+def test_the_bios_rom_is_read_only_to_the_guest(tmp_path):
+    # mov ax,0F000h; mov ds,ax; mov byte [0],12h; mov al,[0]; out 0F4h,al: the ROM's first byte (E6h) stays
+    code = bytes.fromhex("b800f08ed8c606000012a00000e6f4")
+    image = write(tmp_path, code + bytes(510 - len(code)) + b"\x55\xAA")
+    assert run_kvmrun("boot", image).returncode == 0xE6
+    strict = run_kvmrun("boot", "--strict-io", image)
+    assert strict.returncode == 1 and b"MMIO write of 0x12 to 0x000f0000" in strict.stderr
