@@ -77,7 +77,8 @@ class KvmrunGroup(click.Group):
 BOOT_EXAMPLES = """\b
 Examples:
   kvmrun boot guest.elf                      ELF64 in long mode, ELF32 in protected mode
-  kvmrun boot --mode real boot.bin           a boot sector at 0x7c00 in real mode
+  kvmrun boot boot.img                       a boot sector (0x55 0xAA at 510) on kvmrun's BIOS
+  kvmrun boot --mode real boot.bin           real mode at 0x7c00 without a BIOS (kvmrun's own ABI)
   kvmrun boot --mode protected k.bin --load-addr 0x100000 --entry 0x100010
   kvmrun boot -m 1G --cpus 4 smp.elf         four vCPUs, 1 GiB of RAM
   kvmrun boot --timeout 5 guest.elf          status 124 if still running after 5 s
@@ -90,9 +91,11 @@ Formats, probed in this order (--mode skips to kvmrun's own ABI):
   multiboot    a multiboot header in the first 8 KiB          EAX=0x2BADB002 EBX=multiboot info
   PVH          an ELF with a XEN_ELFNOTE_PHYS32_ENTRY note    EBX=hvm_start_info
   ELF64/ELF32  kvmrun's own ABI, long/protected mode
+  boot sector  raw, with 0x55 0xAA at offset 510              sector 0 at 0000:7C00, DL=0x80
   raw          kvmrun's own ABI (long mode unless --mode)
 The first three get a PC: 32-bit entry, the other vCPUs waiting for INIT/SIPI, interrupt controllers,
-an MP table, fw_cfg. Every image gets COM1, the exit port and the VGA text screen at 0xB8000.
+an MP table, fw_cfg. A boot sector gets kvmrun's BIOS services (int 10h-1Ah; one it lacks is a fault
+naming it) with the image as its disk. Every image gets COM1, the exit port and the VGA text screen.
 \b
 Exit status: 0 halted or reset; the value V written to port 0xF4 (V & 0xFF; --exit-code qemu:
 (V<<1)|1); 1 guest fault (report on stderr); 2 bad command line or image, stdout not writable, or a

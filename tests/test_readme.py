@@ -20,7 +20,7 @@ def test_the_manifest_example_passes_when_copied(tmp_path):
     (tmp_path / "kvmrun.toml").write_text(readme_block("# kvmrun.toml"))
     result = run_kvmrun("test", tmp_path / "kvmrun.toml")
     assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
-    assert "2 passed, 0 failed" in result.stdout.decode()
+    assert "3 passed, 0 failed" in result.stdout.decode()
 
 
 @pytest.mark.kvm
@@ -40,3 +40,23 @@ def test_the_bare_bones_example_shows_what_the_readme_says():
     result = run_kvmrun("boot", GUESTS / "osdev_barebones.bin")
     assert (result.returncode, result.stderr) == (0, b"")
     assert result.stdout.decode() == shown
+
+
+@pytest.mark.kvm
+def test_the_boot_sector_example_shows_what_the_readme_says(tmp_path, monkeypatch):
+    """The README's boot sector, assembled with its own printf and nasm lines, prints what it shows."""
+    import shutil
+    import subprocess
+    if shutil.which("nasm") is None:
+        pytest.skip("nasm builds the example")
+    block = readme_block("$ printf 'org 0x7c00")
+    printf, build_and_boot, *shown = block.splitlines(keepends=True)
+    monkeypatch.chdir(tmp_path)
+    subprocess.run(printf.removeprefix("$ "), shell=True, check=True)
+    subprocess.run(["nasm", "-f", "bin", "boot.asm", "-o", "boot.img"], check=True)
+    assert build_and_boot.endswith("kvmrun boot boot.img\n")
+    result = run_kvmrun("boot", tmp_path / "boot.img")
+    assert (result.returncode, result.stderr) == (0, b"")
+    # The boot sector ends its line with CR LF, as BIOS output does; a terminal shows what the README shows.
+    assert result.stdout.decode().replace("\r\n", "\n") == "".join(shown)
+
