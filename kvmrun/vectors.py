@@ -27,7 +27,8 @@ SERVICES: Dict[int, Tuple[str, Dict[int, str], Optional[str]]] = {
     0x13: ("BIOS disk services", {0x00: "reset disk", 0x02: "read sectors", 0x03: "write sectors",
                                   0x08: "get drive parameters", 0x41: "check extensions", 0x42: "extended read",
                                   0x43: "extended write"},
-           "there is no disk: the whole image is already in RAM from --load-addr (0x7C00 by default)"),
+           "with --mode real there is no disk: the whole image is already in RAM from --load-addr (0x7C00 by "
+           "default)"),
     0x14: ("BIOS serial port services", {}, "program COM1's 16550A UART at port 0x3F8 directly"),
     0x15: ("BIOS system services", {0x24: "A20 gate", 0x53: "APM", 0x86: "wait", 0x87: "copy extended memory",
                                     0x88: "extended memory size", 0xC0: "system configuration",
@@ -46,7 +47,8 @@ SERVICES: Dict[int, Tuple[str, Dict[int, str], Optional[str]]] = {
 }
 
 NO_BIOS = ("kvmrun boots without a BIOS: every real-mode interrupt vector leads to a HLT until the guest "
-           "sets its own in the interrupt vector table (0x0-0x3FF)")
+           "sets its own in the interrupt vector table (0x0-0x3FF). A boot sector (0x55 0xAA at offset 510) "
+           "booted without --mode gets kvmrun's BIOS services")
 
 
 def service_name(vector: int, ah: int) -> Optional[str]:

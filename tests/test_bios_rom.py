@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from kvmrun.bios import rom
 from kvmrun.bios.call import Unsupported, WaitForInterrupt
@@ -197,3 +198,33 @@ def test_int_19h_starts_the_boot_sector_again():
     assert mem.read(0x7C00, 2) == b"\xEB\xFE"
     assert (vcpu.regs.rip, vcpu.regs.rsp, vcpu.regs.rdx & 0xFF) == (0x7C00, 0x7C00, 0x80)
     assert (vcpu.sregs.cs.selector, vcpu.sregs.ss.selector) == (0, 0)
+
+
+def whole_bios(mem, vcpu, disk_bytes=bytes(4096)):
+    """Every service, as platform/bios.py assembles them for a machine."""
+    from kvmrun.bios.disk import Disk
+    from kvmrun.console import BytesInput
+    from kvmrun.devices.serial import Serial16550
+    from kvmrun.devices.vga import VgaRegisters
+    from kvmrun.platform.bios import bios_trap
+    trap = bios_trap(mem, Disk.from_bytes(disk_bytes), disk_bytes[:512], VgaRegisters(),
+                     Serial16550(lambda byte: None, BytesInput(b"ab\x1b[A")), BytesInput(b"xyz"),
+                     lambda byte: None, lambda outcome: None)
+    trap.vcpus = [vcpu]
+    return trap
+
+
+@settings(max_examples=400, deadline=None)
+@given(vector=st.sampled_from([0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x19, 0x1A, 0x21, 0x00]),
+       regs=st.fixed_dictionaries({name: st.integers(0, 0xFFFFFFFF) for name in
+                                   ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp")}),
+       es=st.integers(0, 0xFFFF), ss=st.integers(0, 0xFFFF), sp=st.integers(0, 0xFFFF))
+def test_any_call_to_any_service_ends_in_a_result_a_wait_or_a_fault_and_writes_only_ram(vector, regs, es, ss, sp):
+    """BIOS calls are the guest's input: whatever the registers and stack, the trap returns, waits or
+    raises DeviceFault (a guest fault), never anything else; guest RAM is the only memory written."""
+    mem = GuestMemory.for_tests(1 << 20)          # 1 MiB: buffers run into RAM's end and the ROM
+    vcpu = FakeVcpu(rip=vector * rom.STUB_SIZE + 2, rsp=sp, ss=ss, es=es, **regs)
+    try:
+        whole_bios(mem, vcpu).write(0, 1, 0, Access(0, mem))
+    except DeviceFault:
+        pass
