@@ -228,3 +228,12 @@ def test_any_call_to_any_service_ends_in_a_result_a_wait_or_a_fault_and_writes_o
         whole_bios(mem, vcpu).write(0, 1, 0, Access(0, mem))
     except DeviceFault:
         pass
+
+
+def test_int_19h_boots_the_disks_sector_0_as_it_is_now():
+    mem = GuestMemory.for_tests(1 << 20)
+    vcpu = FakeVcpu(rip=0x19 * 4 + 2, rsp=0x6000)
+    mem.write(0x6000, struct.pack("<HHH", 0x7C40, 0, 0x202))
+    disk = b"\x90" * 510 + b"\x55\xAA" + bytes(512)          # what the guest's int 13h writes left there
+    whole_bios(mem, vcpu, disk).write(0, 1, 0, Access(0, mem))
+    assert mem.read(0x7C00, 512) == disk[:512] and vcpu.regs.rip == 0x7C00

@@ -60,7 +60,8 @@ def _print_trace(line: str) -> None:
 
 def bios_trap(mem, disk: Disk, boot_sector: bytes, vga, uart, serial_source, stream: Callable[[int], None],
               finish: Callable[[Outcome], None], trace: Optional[Callable[[str], None]] = None) -> BiosTrap:
-    """The trap and its services. `stream` takes teletype output (the serial output's put)."""
+    """The trap and its services. `boot_sector` is what was booted, `stream` takes teletype output (the
+    serial output's put)."""
     from ..bios.video import VideoServices
     system = SystemServices(RamLayout(mem.size))
     services: Dict[int, Callable[[BiosCall], None]] = {
@@ -73,4 +74,9 @@ def bios_trap(mem, disk: Disk, boot_sector: bytes, vga, uart, serial_source, str
         0x16: KeysFromInput(serial_source, Keyboard()).int16,
         0x1A: ClockServices().int1a,
     }
-    return BiosTrap(Bios(services), mem, finish, lambda: boot_sector, trace)
+    def sector_0() -> bytes:
+        """int 19h boots from the disk as it is now (a guest may have written a new boot sector); a disk
+        without a whole first sector gives the one that was booted."""
+        return disk.read(0, 1) if disk.size >= len(boot_sector) else boot_sector
+
+    return BiosTrap(Bios(services), mem, finish, sector_0, trace)
