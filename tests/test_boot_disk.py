@@ -122,3 +122,10 @@ def test_the_bios_rom_is_read_only_to_the_guest(tmp_path):
     assert run_kvmrun("boot", image).returncode == 0xE6
     strict = run_kvmrun("boot", "--strict-io", image)
     assert strict.returncode == 1 and b"MMIO write of 0x12 to 0x000f0000" in strict.stderr
+
+
+def test_the_quick_magic_check_looks_for_the_parsers_own_magic_numbers():
+    """prepare.py skips loading the multiboot parsers when neither magic is in the image's head."""
+    from kvmrun.boot import multiboot, multiboot2, prepare
+    assert prepare.MULTIBOOT_MAGIC == struct.pack("<I", multiboot.MAGIC)
+    assert prepare.MULTIBOOT2_MAGIC == struct.pack("<I", multiboot2.MAGIC)

@@ -29,12 +29,12 @@ from .elf import is_elf
 from .image import ModuleError, file_size, plan_image, read_head, read_image
 from .plan import check_plan
 from .raw import is_boot_sector
-from .protocols import kvmrun_abi
 from .setup import BootSetup, check_setup
 
 KVMRUN_ABI = "kvmrun"
 BOOT_DISK = "boot sector"
 PROBE_BYTES = 32 * 1024            # the farthest any header is looked for (multiboot2's)
+MULTIBOOT_MAGIC, MULTIBOOT2_MAGIC = b"\x02\xb0\xad\x1b", b"\xd6\x50\x52\xe8"    # 0x1BADB002, 0xE85250D6
 
 
 class ImageBoot(NamedTuple):
@@ -97,6 +97,7 @@ def plan_image_bytes(config: BootConfig, image: bytes) -> ImageBoot:
     refuse_kernel_options(config, kind)
     refuse_boot_disk_options(config, kind)
     refuse_smp_in_real_mode(config, mode)
+    from .protocols import kvmrun_abi       # its structures (page tables, GDT) are not a boot disk's cost
     return ImageBoot(KVMRUN_ABI, mode, lambda one_gib_pages: kvmrun_abi.plan(
         image_plan, RamLayout(config.memory), config.cpus, mode, one_gib_pages))
 
@@ -139,6 +140,8 @@ def _is_boot_disk(head: bytes) -> bool:
     """Rule 6 on an image's first PROBE_BYTES: the signature, and no format that comes before it."""
     if is_elf(head) or not is_boot_sector(head):
         return False
+    if MULTIBOOT_MAGIC not in head[:8192] and MULTIBOOT2_MAGIC not in head:
+        return True                        # neither header can be there: their parsers need not load
     from . import multiboot, multiboot2
     return multiboot2.probe(head) is None and multiboot.probe(head) is None
 
