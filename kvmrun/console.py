@@ -304,6 +304,7 @@ class InputQueue:
         self._lock = threading.Lock()
         # More input on demand: a regular file's StdinPump sets it; none by default.
         self.refill: Callable[[], bool] = _nothing_more
+        self.closed = False                 # the pump reached stdin's end: what is buffered is all
 
     def room(self) -> int:
         return self.CAPACITY - (len(self._buf) - self._pos)
@@ -320,6 +321,10 @@ class InputQueue:
 
     def ready(self) -> bool:
         return self._pos < len(self._buf) or self.refill()
+
+    def ended(self) -> bool:
+        """No byte is buffered and none will come."""
+        return self.closed and not self.ready()
 
     def take(self) -> Optional[int]:
         if self._pos >= len(self._buf) and not self.refill():
@@ -373,7 +378,7 @@ class StdinPump:
         except OSError:
             chunk = b""
         if not chunk:
-            self.eof = True
+            self.eof = self.queue.closed = True
             return False
         self.queue.feed(chunk)
         return True
@@ -394,3 +399,6 @@ class BytesInput:
             return None
         self._pos += 1
         return self._data[self._pos - 1]
+
+    def ended(self) -> bool:
+        return self._pos >= len(self._data)

@@ -149,6 +149,26 @@ def test_keys_from_a_pipe_are_read_with_their_scan_codes():
     assert done.stdout.decode().splitlines() == ["status: key 1E61"] + KEYS
 
 
+@pytest.mark.parametrize("how", ["pipe", "file", "api"])
+def test_a_guest_waiting_for_a_key_after_stdin_ended_ends_the_run_saying_so(how, tmp_path):
+    """No --timeout: kvmrun must not wait for ever for a key that cannot come."""
+    if how == "api":
+        result = kvmrun.run(image("keyecho"), stdin=b"ab")
+        status, report, out = result.status, result.report, result.serial.decode()
+    else:
+        source = tmp_path / "keys"
+        source.write_bytes(b"ab")
+        with open(source, "rb") as f:
+            done = subprocess.run([sys.executable, "-m", "kvmrun", "boot", "--screen=off", image("keyecho")],
+                                  stdin=f if how == "file" else None, input=None if how == "file" else b"ab",
+                                  capture_output=True, timeout=60)
+        status, report, out = done.returncode, done.stderr.decode(), done.stdout.decode()
+    assert status == 1
+    assert "key a scan 1E" in out and "key b scan 30" in out
+    assert "waits for a key (int 16h AH=00h" in " ".join(report.split()).replace("│", "")
+    assert "stdin has ended" in report
+
+
 def read_until(fd, marker, timeout):
     data = b""
     deadline = time.monotonic() + timeout

@@ -32,6 +32,11 @@ class WaitForInterrupt(Exception):
     interrupts on and call again after the next interrupt (the timer's tick at the latest)."""
 
 
+class InputEnded(Exception):
+    """The service would wait for input that can never come (int 16h with stdin at its end): the run
+    ends, saying so, rather than waiting for its timeout (or for ever, without one)."""
+
+
 def linear(segment: int, offset: int) -> int:
     """The real-mode address of segment:offset."""
     return ((segment & 0xFFFF) << 4) + (offset & 0xFFFF)

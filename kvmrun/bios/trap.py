@@ -13,7 +13,7 @@ from typing import Callable, Optional
 from ..devices.bus import DeviceFault
 from ..outcome import Outcome
 from . import rom
-from .call import BiosCall, Unsupported, WaitForInterrupt
+from .call import BiosCall, InputEnded, Unsupported, WaitForInterrupt
 from .services import REBOOT, Bios, NotAService, trace_line, unsupported_summary
 
 CARRY, ZERO, INTERRUPTS = 1 << 0, 1 << 6, 1 << 9
@@ -77,6 +77,10 @@ class BiosTrap:
                               code_at=self._caller(cs, ip)) from None
         except NotAService:
             raise self._not_a_service(call, regs, sregs) from None
+        except InputEnded:
+            raise DeviceFault(f"the guest waits for a key (int {vector:02X}h AH={call.ah:02X}h at {call.cs:04X}:"
+                              f"{call.ip:04X}), but stdin has ended and every key was read: none can come",
+                              self._details(vector, cs, ip, sregs), code_at=self._caller(cs, ip)) from None
         if self.trace:
             self.trace(trace_line(call, before))
         for name in _REGISTERS:

@@ -67,6 +67,10 @@ class NoInput:
     def take(self) -> Optional[int]:
         return None
 
+    def ended(self) -> bool:
+        """No byte will ever come (the BIOS's keyboard stops a guest waiting for one)."""
+        return True
+
 
 class Serial16550:
     def __init__(self, write_output: Callable[[int], None], serial_input: Optional[SerialInput] = None,

@@ -5,7 +5,7 @@ and the disk. Keys come from the same input as COM1's: whichever the guest reads
 from typing import Callable, Dict, Optional
 
 from ..bios import rom
-from ..bios.call import BiosCall
+from ..bios.call import BiosCall, InputEnded, WaitForInterrupt
 from ..bios.clock import ClockServices
 from ..bios.disk import Disk, DiskServices
 from ..bios.keyboard import Keyboard, KeyboardServices
@@ -21,7 +21,9 @@ from ..outcome import Outcome
 class KeysFromInput:
     """int 16h's keyboard, filled from the serial input (ready()/take()) when the guest asks: what
     has arrived is translated in one piece, so an escape sequence read together stays together; one
-    left unfinished is taken as typed (a lone Esc) if nothing more came by the guest's next try."""
+    left unfinished is taken as typed (a lone Esc) if nothing more came by the guest's next try. Once the
+    input has ended (a pipe's or a file's end, the API's bytes used up) and every key is taken, a guest
+    that waits for another ends the run (InputEnded) instead of waiting for ever."""
 
     def __init__(self, source, keyboard: Keyboard):
         self.source = source if source is not None else NoInput()
@@ -39,7 +41,15 @@ class KeysFromInput:
             self.keyboard.push(bytes(data))
         elif self.keyboard.buffered():
             self.keyboard.flush_pending()
-        self.services.int16(call)
+        ended = getattr(self.source, "ended", None)
+        if ended is not None and ended() and not self.keyboard.ended:
+            self.keyboard.end_of_input()
+        try:
+            self.services.int16(call)
+        except WaitForInterrupt:
+            if self.keyboard.exhausted:
+                raise InputEnded() from None
+            raise
 
 
 def install_bios(bus, config, mem, vga, uart, serial_source, stream: Callable[[int], None],
