@@ -11,13 +11,19 @@ fast_loop is the hot path (design.md: one ioctl, one unpack, one call per one-by
 everything but one-byte OUTs, kicks and HLTs goes through the KvmRun decoder and handle_exit, which is
 tested over a bytearray.
 """
-from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Optional
+from __future__ import annotations
 
 from .devices.bus import NO_ACCESS, Access, DeviceFault, IoBus, UnhandledAccess
 from .kvm import abi
 from .kvm.abi import KvmExit
 from .kvm.run import FAST_EXIT, FAST_EXIT_AT, OUT_1_BYTE, fast_io_data_offset
 from .outcome import Outcome
+
+TYPE_CHECKING = False     # typing is not imported at run time: ~11 ms of every start (named_tuple.py)
+if TYPE_CHECKING:
+    from typing import Any, Callable, NamedTuple, Optional
+else:
+    from .named_tuple import NamedTuple
 
 if TYPE_CHECKING:
     from .kvm.run import KvmRun

@@ -1,20 +1,26 @@
 """The VGA text screen as a value: 80x25 cells of (character, attribute) and the cursor, read from
 the text buffer's window and the VGA registers (devices/vga.py). What `Result.screen` holds.
 """
-from typing import NamedTuple, Optional, Protocol, Tuple
+from __future__ import annotations
+
+TYPE_CHECKING = False     # typing is not imported at run time: ~11 ms of every start (named_tuple.py)
+if TYPE_CHECKING:
+    from typing import NamedTuple, Optional, Protocol, Tuple
+else:
+    from .named_tuple import NamedTuple
 
 COLUMNS = 80
 ROWS = 25
 
-Cell = Tuple[str, int]                 # (character, attribute byte)
+if TYPE_CHECKING:                 # types for mypy, not names at run time
+    Cell = Tuple[str, int]                 # (character, attribute byte)
 
-
-class ScreenRegisters(Protocol):
-    """What the screen needs from the VGA registers (VgaRegisters has it)."""
-    start_address: int                 # the cell shown top left, counted from the window's start
-    cursor_offset: int                 # the cell the cursor is at, counted the same way
-    cursor_visible: bool
-    blink_enabled: bool                # attribute bit 7 blinks, rather than selecting a bright background
+    class ScreenRegisters(Protocol):
+        """What the screen needs from the VGA registers (VgaRegisters has it)."""
+        start_address: int                 # the cell shown top left, counted from the window's start
+        cursor_offset: int                 # the cell the cursor is at, counted the same way
+        cursor_visible: bool
+        blink_enabled: bool                # attribute bit 7 blinks, rather than selecting a bright background
 
 
 def _code_page_437() -> Tuple[str, ...]:

@@ -13,11 +13,25 @@ Colours: VGA attributes become ANSI SGR codes. With blinking on (the BIOS defaul
 is not shown (a blinking log is unreadable) and the background is bits 4-6; when the guest turned
 blinking off, bit 7 selects a bright background, as on the VGA.
 """
-import re
+from __future__ import annotations
+
+import functools
 import unicodedata
-from typing import List, Optional, Tuple
 
 from .screen import Screen
+
+TYPE_CHECKING = False     # typing is not imported at run time: ~11 ms of every start (named_tuple.py)
+if TYPE_CHECKING:
+    from typing import List, Optional, Tuple
+    from re import Pattern
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled(pattern: str) -> Pattern[str]:
+    """A regular expression compiled when the live view first needs it: a screen shown as text after
+    the run does not import `re` (~3 ms of start-up here)."""
+    import re
+    return re.compile(pattern)
 
 # VGA colour numbers (black, blue, green, cyan, red, magenta, brown, light grey) -> ANSI's (black, red,
 # green, yellow, blue, magenta, cyan, white).
@@ -69,7 +83,7 @@ def ansi_rows(screen: Screen, width: int) -> List[str]:
 
 # --- the live view ---------------------------------------------------------------------------------
 
-_ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]?|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[ -/]*[0-~]?)")
+_ESCAPE = r"\x1b(?:\[[0-?]*[ -/]*[@-~]?|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[ -/]*[0-~]?)"
 
 
 def _line_shown(tail: bytes) -> str:
@@ -82,7 +96,7 @@ def _line_shown(tail: bytes) -> str:
     while position < len(text):
         char = text[position]
         if char == "\x1b":
-            match = _ESCAPE.match(text, position)
+            match = _compiled(_ESCAPE).match(text, position)
             sequence = match.group() if match else char
             if sequence in ("\x1b[K", "\x1b[0K"):
                 del line[column:]
@@ -131,7 +145,7 @@ def _fit(text: str, width: int) -> str:
 
 
 # Escape sequences that leave the cursor where it is: colours (SGR), erasing in the line, titles (OSC).
-_IN_PLACE = re.compile(r"\x1b\[[0-9;:]*[mK]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
+_IN_PLACE = r"\x1b\[[0-9;:]*[mK]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)"
 
 
 def _fits_one_row(tail: bytes, width: int) -> bool:
@@ -145,7 +159,7 @@ def _fits_one_row(tail: bytes, width: int) -> bool:
     while position < len(text):
         char = text[position]
         if char == "\x1b":
-            match = _IN_PLACE.match(text, position)
+            match = _compiled(_IN_PLACE).match(text, position)
             if match is None:
                 return False
             position = match.end()

@@ -6,7 +6,11 @@ and the trap writes them back, with the carry flag in the FLAGS the stub's IRET 
 service touches in the guest goes through the call, bounds-checked, so a service is pure and tested
 with a bytearray for RAM. Pure: nothing here touches KVM.
 """
-from typing import Optional
+from __future__ import annotations
+
+TYPE_CHECKING = False     # typing is not imported at run time: ~11 ms of every start (named_tuple.py)
+if TYPE_CHECKING:
+    from typing import Optional
 
 REAL_MODE_TOP = 0x10FFF0          # FFFF:FFFF + 1 with A20 on: the highest byte real mode can address
 ROM_START, ROM_END = 0xF0000, 0x100000   # the BIOS area: guests may read it, no service writes it

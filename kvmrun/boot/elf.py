@@ -8,13 +8,20 @@ Segment data is never copied here: a plan holds memoryview slices of the image, 
 headers say (a thousand segments each naming the whole file), planning costs memory in proportion
 to the number of headers, which is bounded, not to the bytes they name.
 """
+from __future__ import annotations
+
 import struct
 from itertools import pairwise
-from typing import List, NamedTuple
 
 from ..errors import LoaderError
 from .cpu_modes import Mode
 from .plan import LoadPlan, LoadSegment
+
+TYPE_CHECKING = False     # typing is not imported at run time: ~11 ms of every start (named_tuple.py)
+if TYPE_CHECKING:
+    from typing import List, NamedTuple
+else:
+    from ..named_tuple import NamedTuple
 
 ELF_MAGIC = b"\x7fELF"
 ELFCLASS32, ELFCLASS64 = 1, 2

@@ -1,7 +1,8 @@
 """Reading an image file and choosing its loader."""
+from __future__ import annotations
+
 import os
 import stat
-from typing import Optional
 
 from ..errors import LoaderError
 from ..options import ModuleSpec
@@ -9,6 +10,10 @@ from .cpu_modes import Mode
 from .elf import is_elf, plan_elf
 from .plan import LoadPlan
 from .raw import plan_raw
+
+TYPE_CHECKING = False     # typing is not imported at run time: ~11 ms of every start (named_tuple.py)
+if TYPE_CHECKING:
+    from typing import Optional
 
 
 class ModuleError(LoaderError):

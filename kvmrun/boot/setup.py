@@ -5,8 +5,9 @@ of, each vCPU's starting state, and what the platform must provide. A setup is c
 (check_setup) before a byte is written (apply_setup), so a bad image never half-loads. Pure: the
 kvm structs are only filled in (vcpu_sregs, vcpu_regs), never sent.
 """
+from __future__ import annotations
+
 from itertools import pairwise
-from typing import Mapping, NamedTuple, Sequence, Set, Tuple, Union
 
 from ..errors import LoaderError
 from ..kvm import abi
@@ -14,6 +15,12 @@ from ..memory import GuestMemory, RamLayout, overlap
 from ..platform.needs import AP_START_SIPI, PlatformNeeds, check_needs
 from .cpu_modes import RFLAGS_RESERVED, Mode, initial_sregs, real_mode_code_segment
 from .plan import Reserved, refuse_outside_ram, refuse_unreachable_entry, span
+
+TYPE_CHECKING = False     # typing is not imported at run time: ~11 ms of every start (named_tuple.py)
+if TYPE_CHECKING:
+    from typing import Mapping, NamedTuple, Sequence, Set, Tuple, Union
+else:
+    from ..named_tuple import NamedTuple
 
 # What a VcpuStart may set in its general registers: kvm_regs' fields except RIP, which the entry gives.
 REGISTER_NAMES = frozenset(field[0] for field in abi.kvm_regs._fields_) - {"rip"}

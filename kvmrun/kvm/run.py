@@ -4,19 +4,24 @@ The area is the mmap of the vCPU file descriptor (kvm_run, then the port IO data
 coalesced ring), or any writable buffer of at least sizeof(kvm_run) in tests. Numbers that come from
 the guest's access (the IO block's offset, size and count; the MMIO length) are checked against what
 api.rst documents and against the buffer before anything is read or written through them: an exit
-that breaks those rules decodes to exits.Malformed, an exit kvmrun has no dataclass for to
+that breaks those rules decodes to exits.Malformed, an exit kvmrun has no class for to
 exits.Unsupported. No view into the buffer is kept, so an mmap can be closed while a KvmRun refers
 to it.
 
-exits.py is imported by the first decode(), not here: its dataclasses take ~15 ms to create on
+exits.py is imported by the first decode(), not here: its classes take time to create on
 this host, and a clean boot only ever reads port IO data.
 """
+from __future__ import annotations
+
 import ctypes
 import struct
-from typing import Any, Callable, Dict, Optional
 
 from . import abi
 from .abi import KvmExit
+
+TYPE_CHECKING = False     # typing is not imported at run time: ~11 ms of every start (named_tuple.py)
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, Optional
 
 RUN_SIZE = ctypes.sizeof(abi.kvm_run)
 
@@ -121,7 +126,7 @@ class KvmRun:
     # --- decoding --------------------------------------------------------------------------------
 
     def decode(self, reason: Optional[int] = None):
-        """The current exit as one of the dataclasses in exits.py. `reason` defaults to
+        """The current exit as one of the named tuples in exits.py. `reason` defaults to
         kvm_run.exit_reason; pass what the run returned when KVM_RUN ended with EINTR, because KVM
         does not write exit_reason when immediate_exit stopped it."""
         from . import exits

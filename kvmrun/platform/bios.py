@@ -2,20 +2,20 @@
 reaches, over the machine's own devices — the VGA registers and text buffer, COM1's UART, guest RAM —
 and the disk. Keys come from the same input as COM1's: whichever the guest reads first takes a byte.
 """
-from typing import Callable, Dict, Optional
+from __future__ import annotations
 
 from ..bios import rom
 from ..bios.call import BiosCall, InputEnded, WaitForInterrupt
-from ..bios.clock import ClockServices
 from ..bios.disk import Disk, DiskServices
-from ..bios.keyboard import Keyboard, KeyboardServices
-from ..bios.serial_port import SerialServices
 from ..bios.services import Bios
-from ..bios.system import SystemServices
 from ..bios.trap import BiosTrap
 from ..devices.serial import NoInput
 from ..memory import RamLayout
 from ..outcome import Outcome
+
+TYPE_CHECKING = False     # typing is not imported at run time: ~11 ms of every start (named_tuple.py)
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, List, Optional
 
 
 class KeysFromInput:
@@ -25,10 +25,11 @@ class KeysFromInput:
     input has ended (a pipe's or a file's end, the API's bytes used up) and every key is taken, a guest
     that waits for another ends the run (InputEnded) instead of waiting for ever."""
 
-    def __init__(self, source, keyboard: Keyboard):
+    def __init__(self, source):
+        from ..bios.keyboard import Keyboard, KeyboardServices
         self.source = source if source is not None else NoInput()
-        self.keyboard = keyboard
-        self.services = KeyboardServices(keyboard)
+        self.keyboard = Keyboard()
+        self.services = KeyboardServices(self.keyboard)
 
     def int16(self, call: BiosCall) -> None:
         data = bytearray()
@@ -68,22 +69,52 @@ def _print_trace(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
+def _once(make: Callable[[], Any]) -> Callable[[], Any]:
+    """A getter of what `make()` builds, made when first wanted: a boot sector that only prints pays for
+    importing the video service, not the keyboard's tables or the others (start-up time counts)."""
+    built: List[Any] = []
+
+    def get() -> Any:
+        if not built:
+            built.append(make())
+        return built[0]
+    return get
+
+
 def bios_trap(mem, disk: Disk, boot_sector: bytes, vga, uart, serial_source, stream: Callable[[int], None],
               finish: Callable[[Outcome], None], trace: Optional[Callable[[str], None]] = None) -> BiosTrap:
     """The trap and its services. `boot_sector` is what was booted, `stream` takes teletype output (the
     serial output's put)."""
-    from ..bios.video import VideoServices
-    system = SystemServices(RamLayout(mem.size))
+    def video():
+        from ..bios.video import VideoServices
+        return VideoServices(vga, stream)
+
+    def serial():
+        from ..bios.serial_port import SerialServices
+        return SerialServices(uart)
+
+    def clock():
+        from ..bios.clock import ClockServices
+        return ClockServices()
+
+    def system():
+        from ..bios.system import SystemServices
+        return SystemServices(RamLayout(mem.size))
+
+    video_services, serial_services, clock_services = _once(video), _once(serial), _once(clock)
+    system_services, keyboard = _once(system), _once(lambda: KeysFromInput(serial_source))
+    disk_services = DiskServices(disk)         # the disk is opened, and its errors given, before the run
     services: Dict[int, Callable[[BiosCall], None]] = {
-        0x10: VideoServices(vga, stream).int10,
-        0x11: system.int11,
-        0x12: system.int12,
-        0x13: DiskServices(disk).int13,
-        0x14: SerialServices(uart).int14,
-        0x15: system.int15,
-        0x16: KeysFromInput(serial_source, Keyboard()).int16,
-        0x1A: ClockServices().int1a,
+        0x10: lambda call: video_services().int10(call),
+        0x11: lambda call: system_services().int11(call),
+        0x12: lambda call: system_services().int12(call),
+        0x13: disk_services.int13,
+        0x14: lambda call: serial_services().int14(call),
+        0x15: lambda call: system_services().int15(call),
+        0x16: lambda call: keyboard().int16(call),
+        0x1A: lambda call: clock_services().int1a(call),
     }
+
     def sector_0() -> bytes:
         """int 19h boots from the disk as it is now (a guest may have written a new boot sector); a disk
         without a whole first sector gives the one that was booted."""

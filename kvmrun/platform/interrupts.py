@@ -13,7 +13,7 @@ IOAPIC only; the PIT drives GSI 0 (IOAPIC pin 0, where PC firmware would describ
 pin 2). A PIC interrupt reaches a vCPU only through its local APIC's LINT0: KVM hands it to a vCPU
 whose LVT0 is ExtINT and unmasked, or whose local APIC is hardware-disabled.
 """
-from typing import Optional
+from __future__ import annotations
 
 from ..errors import KvmUnavailable
 from ..kvm import abi
@@ -22,6 +22,10 @@ from ..kvm.system import Kvm
 from ..kvm.vcpu import Vcpu
 from ..kvm.vm import Vm
 from .needs import AP_START_ENTRY, AP_START_SIPI
+
+TYPE_CHECKING = False     # typing is not imported at run time: ~11 ms of every start (named_tuple.py)
+if TYPE_CHECKING:
+    from typing import Optional
 
 BSP_INDEX = 0                     # KVM's boot vCPU unless KVM_SET_BOOT_CPU_ID says otherwise
 IOAPIC_PINS = 24                  # KVM_IOAPIC_NUM_PINS: the GSIs KVM_IRQ_LINE takes

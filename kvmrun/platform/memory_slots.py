@@ -1,9 +1,15 @@
 """Guest RAM as KVM memory slots: most of it in as few slots as its regions, and windows cut out as
 slots of their own with flags — the VGA text window dirty-logged (platform/screen_window.py), a
 BIOS's ROM read-only (bios/rom.py). Pure."""
-from typing import List, NamedTuple, Sequence
+from __future__ import annotations
 
 from ..memory import RamRegion
+
+TYPE_CHECKING = False     # typing is not imported at run time: ~11 ms of every start (named_tuple.py)
+if TYPE_CHECKING:
+    from typing import List, NamedTuple, Sequence
+else:
+    from ..named_tuple import NamedTuple
 
 KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY = 1 << 0, 1 << 1      # kvm/abi.py's, without importing ctypes
 
