@@ -237,3 +237,14 @@ def test_int_19h_boots_the_disks_sector_0_as_it_is_now():
     disk = b"\x90" * 510 + b"\x55\xAA" + bytes(512)          # what the guest's int 13h writes left there
     whole_bios(mem, vcpu, disk).write(0, 1, 0, Access(0, mem))
     assert mem.read(0x7C00, 512) == disk[:512] and vcpu.regs.rip == 0x7C00
+
+
+def test_the_reset_vector_reached_as_ffff_0000_resets_too():
+    """`jmp 0FFFFh:0`, the usual reboot idiom, runs the same ROM byte as F000:FFF0."""
+    mem = GuestMemory.for_tests(1 << 20)
+    finished = []
+    vcpu = FakeVcpu(rip=0x0002)
+    vcpu.sregs.cs.selector, vcpu.sregs.cs.base = 0xFFFF, 0xFFFF0
+    trap_with({}, vcpu, mem, finished).write(0, 1, 0, Access(0, mem))
+    assert [outcome.reason for outcome in finished] == [Reason.RESET]
+    assert rom.stub_vector(0xFFFF0 + 2 - rom.ROM_ADDR) == "reset"

@@ -61,10 +61,11 @@ def ivt_bytes() -> bytes:
     return struct.pack(f"<{2 * VECTORS}H", *words)
 
 
-def stub_vector(ip: int):
-    """The vector whose stub's OUT leaves IP at `ip`, "reset" for the reset vector's, or None (the
-    OUT came from elsewhere: not a BIOS call)."""
-    at = ip - STUB_OUT_SIZE
+def stub_vector(after_out: int):
+    """The vector whose stub's OUT ends at `after_out` (an offset in the ROM, wherever CS puts it:
+    F000:0006 and FFFF:0016 are the same byte), "reset" for the reset vector's, or None (the OUT came
+    from elsewhere: not a BIOS call)."""
+    at = after_out - STUB_OUT_SIZE
     if 0 <= at < VECTORS * STUB_SIZE and at % STUB_SIZE == 0:
         return at // STUB_SIZE
     if at == RESET_VECTOR:

@@ -49,11 +49,12 @@ class BiosTrap:
         vcpu = self.vcpus[access.vcpu if access is not None else 0]
         sregs = vcpu.get_sregs()
         regs = vcpu.get_regs()
-        if sregs.cr0 & 1 or sregs.cs.base != rom.ROM_ADDR:
-            return                                     # not a stub: not a BIOS call
-        vector = rom.stub_vector(regs.rip & 0xFFFF)
+        if sregs.cr0 & 1:
+            return                                     # protected mode: not a BIOS call
+        # Where in the ROM the OUT was, whatever CS says: FFFF:0000, the usual reboot jump, is F000:FFF0.
+        vector = rom.stub_vector(sregs.cs.base + (regs.rip & 0xFFFF) - rom.ROM_ADDR)
         if vector is None:
-            return
+            return                                     # not a stub: not a BIOS call
         if vector == "reset":
             self.finish(Outcome.reset())
             return
