@@ -34,7 +34,8 @@ def test_each_stub_traps_then_returns_and_the_blocks_are_where_rom_py_says():
         at = vector * rom.STUB_SIZE
         assert code[at:at + 4] == bytes([0xE6, rom.BIOS_PORT, 0xCF, 0x90])      # out 0F5h, al; iret; nop
     assert code[rom.WAIT_FOR_INTERRUPT:rom.WAIT_FOR_INTERRUPT + 4] == bytes([0xFB, 0xF4, 0xFA, 0xC3])
-    assert code[rom.TIMER_TICK:rom.TIMER_TICK + 2] == bytes([0x1E, 0x50])       # push ds; push ax
+    for handler in [rom.TIMER_TICK] + [rom.MASTER_IRQS + rom.IRQ_STRIDE * irq for irq in range(1, 8)]:
+        assert code[handler:handler + 5] == bytes([0x50, 0xB0, 0x0B, 0xE6, 0x20])   # ask the PIC's ISR first
     assert code[rom.JUST_RETURN] == 0xCF
     assert code[rom.START:rom.START + 2] == bytes([0xB0, 0x11])                 # ICW1 first
     assert code[rom.RESET_VECTOR:rom.RESET_VECTOR + 2] == bytes([0xE6, rom.BIOS_PORT])
@@ -50,7 +51,8 @@ def test_the_vector_table_points_every_vector_into_the_rom():
     assert entries[0x13][0] == 0x13 * rom.STUB_SIZE
     assert entries[0x1C][0] == rom.JUST_RETURN
     assert entries[0x1E][0] == rom.DISKETTE_PARAMETERS
-    assert {entries[v][0] for v in range(0x09, 0x10)} == {rom.MASTER_IRQ}
+    assert [entries[v][0] for v in range(0x09, 0x10)] == [rom.MASTER_IRQS + rom.IRQ_STRIDE * irq
+                                                           for irq in range(1, 8)]
     assert {entries[v][0] for v in range(0x70, 0x78)} == {rom.SLAVE_IRQ}
     assert entries[0x21][0] == 0x21 * rom.STUB_SIZE
 

@@ -129,3 +129,15 @@ def test_the_quick_magic_check_looks_for_the_parsers_own_magic_numbers():
     from kvmrun.boot import multiboot, multiboot2, prepare
     assert prepare.MULTIBOOT_MAGIC == struct.pack("<I", multiboot.MAGIC)
     assert prepare.MULTIBOOT2_MAGIC == struct.pack("<I", multiboot2.MAGIC)
+
+
+@pytest.mark.kvm
+def test_a_cpu_exception_on_an_irq_vector_is_reported_not_taken_for_the_irq(tmp_path):
+    """#GP is vector 0Dh, IRQ 5's: the ROM's handler asks the PIC, finds IRQ 5 not in service, and the
+    run ends naming the exception instead of returning to the fault for ever."""
+    code = bytes.fromhex("a1ffff")                       # mov ax, [0FFFFh]: a word past the segment's end
+    image = write(tmp_path, code + bytes(510 - len(code)) + b"\x55\xAA")
+    result = run_kvmrun("boot", "--timeout", "10", image)
+    report = " ".join(result.stderr.decode().split())
+    assert result.returncode == 1, result.stderr.decode()
+    assert "the CPU raised #GP (general protection) at 0000:7C00" in report

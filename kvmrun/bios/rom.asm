@@ -32,40 +32,6 @@ wait_for_interrupt:
         cli
         ret
 
-; 0x0410: IRQ 0, the PIT's tick at 18.2 Hz: count it in the BIOS data area, wrapping at midnight,
-; call the user's int 1Ch, and end the interrupt at the PIC.
-        times 0x410 - ($ - $$) db 0
-timer_tick:
-        push ds
-        push ax
-        mov ax, BDA
-        mov ds, ax
-        add word [BDA_TICKS], 1
-        adc word [BDA_TICKS + 2], 0
-        cmp word [BDA_TICKS + 2], TICKS_PER_DAY >> 16
-        jb .counted
-        cmp word [BDA_TICKS], TICKS_PER_DAY & 0xFFFF
-        jb .counted
-        mov word [BDA_TICKS], 0
-        mov word [BDA_TICKS + 2], 0
-        mov byte [BDA_MIDNIGHT], 1
-.counted:
-        int 0x1C
-        mov al, 0x20                ; non-specific EOI
-        out 0x20, al
-        pop ax
-        pop ds
-        iret
-
-; 0x0450: IRQs 1-7 nobody handles (a key arrived, COM1): end the interrupt at the master PIC.
-        times 0x450 - ($ - $$) db 0
-master_irq:
-        push ax
-        mov al, 0x20
-        out 0x20, al
-        pop ax
-        iret
-
 ; 0x0460: IRQs 8-15: end the interrupt at both PICs.
         times 0x460 - ($ - $$) db 0
 slave_irq:
@@ -118,6 +84,71 @@ start:
         times 0x4C0 - ($ - $$) db 0
 diskette_parameters:
         db 0xAF, 0x02, 0x25, 0x02, 0x12, 0x1B, 0xFF, 0x6C, 0xF6, 0x0F, 0x08
+
+; An IRQ's vector is also a CPU exception's in real mode (0Dh is #GP, 0Ch #SS): each of IRQ 0-7's
+; handlers first asks the master PIC whether its IRQ is in service. If not, an exception (or a
+; program's own `int`) brought the CPU here, and the handler goes on to the vector's trap stub, where
+; kvmrun names it, rather than ending an interrupt nobody raised and returning to the fault for ever.
+%macro IRQ_OR_ELSE 2                ; %1: the IRQ (0-7); %2: where its handling goes on
+        push ax
+        mov al, 0x0B                ; OCW3: the next read of port 20h gives the in-service register
+        out 0x20, al
+        in al, 0x20
+        mov ah, al
+        mov al, 0x0A                ; OCW3: back to the request register, as after initialisation
+        out 0x20, al
+        test ah, 1 << %1
+        pop ax
+        jnz %2
+%endmacro
+
+; 0x0500: IRQ 0, the PIT's tick at 18.2 Hz: count it in the BIOS data area, wrapping at midnight,
+; call the user's int 1Ch, and end the interrupt at the PIC.
+        times 0x500 - ($ - $$) db 0
+timer_tick:
+        IRQ_OR_ELSE 0, .tick
+        jmp stubs + 0x08 * 4
+.tick:
+        push ds
+        push ax
+        mov ax, BDA
+        mov ds, ax
+        add word [BDA_TICKS], 1
+        adc word [BDA_TICKS + 2], 0
+        cmp word [BDA_TICKS + 2], TICKS_PER_DAY >> 16
+        jb .counted
+        cmp word [BDA_TICKS], TICKS_PER_DAY & 0xFFFF
+        jb .counted
+        mov word [BDA_TICKS], 0
+        mov word [BDA_TICKS + 2], 0
+        mov byte [BDA_MIDNIGHT], 1
+.counted:
+        int 0x1C
+        mov al, 0x20                ; non-specific EOI
+        out 0x20, al
+        pop ax
+        pop ds
+        iret
+
+; 0x0560 + 0x20 * n: IRQ n (1-7) nobody handles (a key arrived, COM1): end it at the master PIC. An
+; IRQ 7 not in service is the PIC's spurious interrupt, which gets no EOI.
+%assign irq 1
+%rep 7
+        times 0x560 + 0x20 * irq - ($ - $$) db 0
+        IRQ_OR_ELSE irq, master_eoi_%[irq]
+%if irq == 7
+        iret
+%else
+        jmp stubs + (0x08 + irq) * 4
+%endif
+master_eoi_%[irq]:
+        push ax
+        mov al, 0x20
+        out 0x20, al
+        pop ax
+        iret
+%assign irq irq + 1
+%endrep
 
 ; 0xFFF0: the reset vector. A jump here resets the machine: kvmrun ends the run as a reset.
         times 0xFFF0 - ($ - $$) db 0

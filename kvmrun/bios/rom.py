@@ -22,12 +22,13 @@ BIOS_PORT = 0xF5                  # rom.asm's stubs OUT here
 STUB_SIZE = 4                     # out BIOS_PORT, al; iret; nop
 STUB_OUT_SIZE = 2                 # IP after the OUT is stub + 2
 WAIT_FOR_INTERRUPT = 0x0400
-TIMER_TICK = 0x0410
-MASTER_IRQ = 0x0450
 SLAVE_IRQ = 0x0460
 JUST_RETURN = 0x0470
 START = 0x0480                    # where vCPU 0 starts: the PICs and PIT, then 0000:7C00
 DISKETTE_PARAMETERS = 0x04C0
+TIMER_TICK = 0x0500                # IRQ 0; a CPU exception on vector 08h goes on to its stub
+MASTER_IRQS = 0x0560               # IRQ n (1-7) at MASTER_IRQS + IRQ_STRIDE * n, the same check first
+IRQ_STRIDE = 0x20
 RESET_VECTOR = 0xFFF0
 
 # Its own memory slot, read-only: a guest's write to the ROM is an MMIO exit, dropped (--strict-io: a fault).
@@ -48,7 +49,7 @@ def handlers() -> Dict[int, int]:
     table. Every other vector traps to kvmrun, which services it or names it in a fault report."""
     table = {0x08: TIMER_TICK, 0x1B: JUST_RETURN, 0x1C: JUST_RETURN, 0x1E: DISKETTE_PARAMETERS,
              0x4A: JUST_RETURN}
-    table.update({vector: MASTER_IRQ for vector in range(0x09, 0x10)})
+    table.update({0x08 + irq: MASTER_IRQS + IRQ_STRIDE * irq for irq in range(1, 8)})
     table.update({vector: SLAVE_IRQ for vector in range(0x70, 0x78)})
     return table
 
