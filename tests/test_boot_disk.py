@@ -141,3 +141,16 @@ def test_a_cpu_exception_on_an_irq_vector_is_reported_not_taken_for_the_irq(tmp_
     report = " ".join(result.stderr.decode().split())
     assert result.returncode == 1, result.stderr.decode()
     assert "the CPU raised #GP (general protection) at 0000:7C00" in report
+
+
+@pytest.mark.kvm
+def test_a_disk_read_into_the_text_buffer_shows_on_the_screen(tmp_path):
+    """The BIOS writes guest RAM from the host, which KVM's dirty log does not see: it tells the screen."""
+    import kvmrun
+    # mov ax,0B800h; mov es,ax; xor bx,bx; mov ax,0201h; mov cx,0002h; mov dh,0; int 13h; cli; hlt
+    code = bytes.fromhex("b800b88ec031dbb80102b90200b600cd13faf4")
+    splash = b"".join(bytes([char, 0x1F]) for char in b"Read from the disk") + bytes(512 - 36)
+    image = write(tmp_path, code + bytes(510 - len(code)) + b"\x55\xAA" + splash)
+    result = kvmrun.run(image, timeout=10)
+    assert result.status == 0 and result.screen is not None
+    assert result.screen.lines[0] == "Read from the disk" and result.screen.cells[0][0] == ("R", 0x1F)

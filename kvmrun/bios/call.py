@@ -10,7 +10,7 @@ from __future__ import annotations
 
 TYPE_CHECKING = False     # typing is not imported at run time: ~11 ms of every start (named_tuple.py)
 if TYPE_CHECKING:
-    from typing import Optional
+    from typing import Callable, Optional
 
 REAL_MODE_TOP = 0x10FFF0          # FFFF:FFFF + 1 with A20 on: the highest byte real mode can address
 ROM_START, ROM_END = 0xF0000, 0x100000   # the BIOS area: guests may read it, no service writes it
@@ -73,6 +73,9 @@ class BiosCall:
         self.cs, self.ip = cs, ip
         self.flags = flags                  # the caller's FLAGS (interrupt flag, etc.), read only
         self.carry = False                  # what the caller's CF will be
+        # Told of every write to guest RAM: the screen learns of a disk read into the text buffer, which
+        # KVM's dirty log (guest writes only) would not show.
+        self.on_write: Optional[Callable[[int, int], None]] = None
         self.zero_flag: Optional[bool] = None   # int 16h AH=01h: ZF out; None leaves the caller's
 
     # the 16- and 8-bit registers services are specified in
@@ -104,6 +107,8 @@ class BiosCall:
         """BadBuffer (and nothing written) if any byte is not writable RAM real mode reaches."""
         addr = self._checked(segment, offset, len(data), writing=True)
         self.mem.write(addr, data)
+        if self.on_write is not None:
+            self.on_write(addr, len(data))
 
     def read_linear(self, addr: int, length: int) -> bytes:
         self._check_linear(addr, length, writing=False)
@@ -112,6 +117,8 @@ class BiosCall:
     def write_linear(self, addr: int, data: bytes) -> None:
         self._check_linear(addr, len(data), writing=True)
         self.mem.write(addr, data)
+        if self.on_write is not None:
+            self.on_write(addr, len(data))
 
     def _checked(self, segment: int, offset: int, length: int, writing: bool) -> int:
         addr = linear(segment, offset)

@@ -31,10 +31,12 @@ _TRACED = ("ax", "bx", "cx", "dx", "si", "di", "es")
 class BiosTrap:
     """The device on rom.BIOS_PORT. `vcpus[i]` is vCPU i (set once they exist); `finish(outcome)` ends
     the run; `boot_sector()` gives sector 0 again for int 19h; `trace(line)`, when given, is told every
-    call and its result."""
+    call and its result; `wrote(address, length)` every write a service makes to guest RAM."""
 
     def __init__(self, bios: Bios, mem, finish: Callable[[Outcome], None], boot_sector: Callable[[], bytes],
-                 trace: Optional[Callable[[str], None]] = None):
+                 trace: Optional[Callable[[str], None]] = None,
+                 wrote: Optional[Callable[[int, int], None]] = None):
+        self.wrote = wrote                              # (address, length) of each service's write to RAM
         self.bios = bios
         self.mem = mem
         self.finish = finish
@@ -67,6 +69,7 @@ class BiosTrap:
                         flags=flags)
         for name in _REGISTERS:
             setattr(call, name, getattr(regs, "r" + name[1:]) & 0xFFFFFFFF)
+        call.on_write = self.wrote
         if vector == REBOOT:
             self._reboot(vcpu, regs, sregs)
             return

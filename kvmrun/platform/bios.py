@@ -4,6 +4,7 @@ and the disk. Keys come from the same input as COM1's: whichever the guest reads
 """
 from __future__ import annotations
 
+from .. import layout
 from ..bios import rom
 from ..bios.call import BiosCall, InputEnded, WaitForInterrupt
 from ..bios.disk import Disk, DiskServices
@@ -69,6 +70,9 @@ def _print_trace(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
+TEXT_WINDOW_START, TEXT_WINDOW_END = layout.VGA_TEXT_ADDR, layout.VGA_TEXT_ADDR + layout.VGA_TEXT_SIZE
+
+
 def _once(make: Callable[[], Any]) -> Callable[[], Any]:
     """A getter of what `make()` builds, made when first wanted: a boot sector that only prints pays for
     importing the video service, not the keyboard's tables or the others (start-up time counts)."""
@@ -120,4 +124,8 @@ def bios_trap(mem, disk: Disk, boot_sector: bytes, vga, uart, serial_source, str
         without a whole first sector gives the one that was booted."""
         return disk.read(0, 1) if disk.size >= len(boot_sector) else boot_sector
 
-    return BiosTrap(Bios(services), mem, finish, sector_0, trace)
+    def wrote(addr: int, length: int) -> None:
+        if addr < TEXT_WINDOW_END and TEXT_WINDOW_START < addr + length:
+            vga.host_wrote_text()      # a disk read into the text buffer: the screen shows it
+
+    return BiosTrap(Bios(services), mem, finish, sector_0, trace, wrote)
