@@ -43,6 +43,20 @@ def test_a_multiboot_kernel_that_also_carries_the_signature_is_a_multiboot_kerne
     assert plan_image_bytes(BootConfig("x"), bytes(image)).protocol == "multiboot"
 
 
+def test_an_os_image_with_an_unusable_kernel_header_behind_its_boot_sector_boots_as_a_disk(tmp_path):
+    """Boot sector + kernel in one file (the tutorials' os-image): a multiboot header without address
+    fields in a file that is not ELF could not be booted as a kernel, so the disk boots, with a note."""
+    header = struct.pack("<III", 0x1BADB002, 0, (-0x1BADB002) & 0xFFFFFFFF)        # no flag 16
+    image = SIGNED + bytes(0x1000) + header + bytes(64)
+    for planned in (plan_image_for(BootConfig(write(tmp_path, image))), plan_image_bytes(BootConfig("x"), image)):
+        assert planned.protocol == BOOT_DISK
+        notes = planned.setup_for(True).notes
+        assert len(notes) == 1 and "flags bit 16" in notes[0] and "boots as a boot disk" in notes[0]
+        assert "--mode" not in notes[0]
+    with pytest.raises(LoaderError, match="flags bit 16"):                          # unsigned: refused as before
+        plan_image_for(BootConfig(write(tmp_path, bytes(512) + image[512:], "kernel.bin")))
+
+
 def test_a_disk_larger_than_ram_boots_only_its_first_sector_is_read(tmp_path):
     path = tmp_path / "big.img"
     with open(path, "wb") as f:
@@ -74,6 +88,7 @@ def test_the_setup_is_a_pc_as_a_bios_leaves_it(tmp_path):
     ({"irqchip": False}, "irqchip"),
     ({"load_addr": 0x7C00}, "load_addr"),
     ({"cmdline": "x"}, "cmdline"),
+    ({"ap_start": "entry", "cpus": 2}, "ap_start"),
 ])
 def test_options_a_boot_disk_cannot_take_are_refused_naming_them(tmp_path, options, option):
     with pytest.raises(OptionError) as err:

@@ -34,7 +34,7 @@ from .setup import BootSetup, check_setup
 
 TYPE_CHECKING = False     # typing is not imported at run time: ~11 ms of every start (named_tuple.py)
 if TYPE_CHECKING:
-    from typing import Callable, Iterator, NamedTuple, Tuple
+    from typing import Callable, Iterator, NamedTuple, Optional, Tuple
 else:
     from ..named_tuple import NamedTuple
 
@@ -79,8 +79,9 @@ def plan_image_for(config: BootConfig) -> ImageBoot:
     with _naming(config.image):
         if config.mode is None:
             head = read_head(config.image, PROBE_BYTES)
-            if _is_boot_disk(head):
-                return _boot_disk(config, head)
+            notes = _boot_disk_notes(head)
+            if notes is not None:
+                return _boot_disk(config, head, notes)
         image = read_image(config.image, config.memory)
     return plan_image_bytes(config, image)
 
@@ -89,10 +90,16 @@ def plan_image_bytes(config: BootConfig, image: bytes) -> ImageBoot:
     """plan_image_for on the image's bytes, already read (the fuzz harness feeds them here)."""
     with _naming(config.image):
         if config.mode is None:
-            found = _pc_kernel(config, image)
+            signed = not is_elf(image) and is_boot_sector(image)
+            try:
+                found = _pc_kernel(config, image)
+            except LoaderError as err:
+                if not signed:
+                    raise
+                return _boot_disk(config, image, (_unusable_header_note(err),))
             if found is not None:
                 return found
-            if not is_elf(image) and is_boot_sector(image):
+            if signed:
                 return _boot_disk(config, image)
         if is_elf(image):
             refuse_raw_only_options(config, "an ELF")
@@ -143,17 +150,29 @@ def _pc_kernel(config: BootConfig, image: bytes):
     return ImageBoot(protocol, Mode.PROTECTED, lambda one_gib_pages: setup)   # the PC machine has no page tables
 
 
-def _is_boot_disk(head: bytes) -> bool:
-    """Rule 6 on an image's first PROBE_BYTES: the signature, and no format that comes before it."""
+def _boot_disk_notes(head: bytes) -> Optional[Tuple[str, ...]]:
+    """Rule 6 on an image's first PROBE_BYTES: None unless it has the signature and no format that comes
+    before it; else the notes it boots with. A kernel header it also carries but that cannot be used
+    (an os-image: boot sector and kernel in one file) does not stop it booting as the disk it is."""
     if is_elf(head) or not is_boot_sector(head):
-        return False
+        return None
     if MULTIBOOT_MAGIC not in head[:8192] and MULTIBOOT2_MAGIC not in head:
-        return True                        # neither header can be there: their parsers need not load
+        return ()                          # neither header can be there: their parsers need not load
     from . import multiboot, multiboot2
-    return multiboot2.probe(head) is None and multiboot.probe(head) is None
+    try:
+        if multiboot2.probe(head) is not None or multiboot.probe(head) is not None:
+            return None
+    except LoaderError as err:
+        return (_unusable_header_note(err),)
+    return ()
 
 
-def _boot_disk(config: BootConfig, image: bytes) -> ImageBoot:
+def _unusable_header_note(err: LoaderError) -> str:
+    why = str(err).split("; --mode")[0]          # the error's advice is for booting it as a kernel
+    return f"the image has a kernel header kvmrun cannot use ({why}), and the boot signature: it boots as a boot disk"
+
+
+def _boot_disk(config: BootConfig, image: bytes, notes: Tuple[str, ...] = ()) -> ImageBoot:
     """A PC boot disk: its first sector started by kvmrun's BIOS (boot/protocols/bios.py). The disk
     itself (--disk, or the image) is opened when the machine is built; here it is only checked."""
     refuse_raw_only_options(config, "a boot sector")
@@ -161,6 +180,9 @@ def _boot_disk(config: BootConfig, image: bytes) -> ImageBoot:
     if config.irqchip is False:
         raise OptionError("irqchip", "off leaves a boot sector's BIOS without its timer tick (the in-kernel PIC "
                                      "and PIT): drop it, or use --mode real for kvmrun's own real mode")
+    if config.ap_start == AP_START_ENTRY and config.cpus > 1:
+        raise OptionError("ap_start", "'entry' would start the boot sector on every vCPU at once, on one stack: "
+                                      "on a PC the other CPUs wait for INIT/SIPI (drop --ap-start)")
     if config.disk is not None:
         try:
             file_size(config.disk, "a disk image")
@@ -168,7 +190,7 @@ def _boot_disk(config: BootConfig, image: bytes) -> ImageBoot:
             raise OptionError("disk", f"{config.disk}: {err}") from None
     from ..bios.data_area import ticks_since_midnight
     from .protocols import bios
-    setup = bios.plan(image, RamLayout(config.memory), config.cpus, ticks_since_midnight())
+    setup = bios.plan(image, RamLayout(config.memory), config.cpus, ticks_since_midnight())._replace(notes=notes)
     return ImageBoot(BOOT_DISK, Mode.REAL, lambda one_gib_pages: setup)
 
 
