@@ -236,6 +236,8 @@ def explain_emulation_failure(failure: EmulationFailure, address: int, bits: int
         lines = ["the instruction: unknown (KVM gave no bytes, and RIP is not in guest RAM)"]
     if failure.virtualizer and failure.ring0:
         what, advice = _ADVICE.get(kind or "", ("this instruction", "avoid it in ring-0 code"))
+        if kind == "interrupt" and bits == 64:     # the advice to move to long mode cannot apply here
+            what, advice = "this software interrupt", "call the handler directly"
         lines.append(f"This host's KVM is {failure.virtualizer}, a software virtualizer: it runs guest ring-0 "
                      f"and real-mode code through KVM's instruction emulator, which does not handle {what}. "
                      "Hardware virtualization (Intel VT-x, AMD-V) would run it.")

@@ -41,6 +41,17 @@ def test_plan_image_detects_elf_and_defaults_raw_to_long_mode():
         plan_image(image, None, 0x1000, None)
 
 
+def test_a_raw_image_that_almost_is_a_boot_sector_gets_a_note_saying_why_it_is_not():
+    reversed_signature = bytes(510) + b"\xaa\x55"
+    assert "reversed" in plan_image(reversed_signature, None, None, None).notes[0]
+    cut_short = bytes(510) + b"\x55"
+    assert "511 bytes" in plan_image(cut_short, None, None, None).notes[0]
+    for mode in Mode:                                    # --mode says what the user wants: no note
+        assert plan_image(reversed_signature, mode, None, None).notes == ()
+    assert plan_image(bytes(511), None, None, None).notes == ()
+    assert plan_image(bytes(510) + b"\xaa\x55" + bytes(512), None, None, None).notes != ()
+
+
 def test_a_raw_image_with_the_boot_signature_plans_as_raw_without_notes():
     """Booting it as a disk is boot/prepare.py's choice (tests/test_boot_disk.py); as a raw image it is raw."""
     sector = bytes(510) + b"\x55\xaa"

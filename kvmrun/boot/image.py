@@ -9,7 +9,7 @@ from ..options import ModuleSpec
 from .cpu_modes import Mode
 from .elf import is_elf, plan_elf
 from .plan import LoadPlan
-from .raw import plan_raw
+from .raw import near_boot_sector_note, plan_raw
 
 TYPE_CHECKING = False     # typing is not imported at run time: ~11 ms of every start (named_tuple.py)
 if TYPE_CHECKING:
@@ -91,4 +91,6 @@ def plan_image(image: bytes, mode: Optional[Mode], load_addr: Optional[int],
         if load_addr is not None or entry is not None:
             raise LoaderError("--load-addr and --entry apply to raw images; an ELF image gives its own")
         return plan_elf(image)
-    return plan_raw(image, mode or Mode.LONG, load_addr, entry)
+    plan = plan_raw(image, mode or Mode.LONG, load_addr, entry)
+    note = near_boot_sector_note(image) if mode is None else None
+    return plan._replace(notes=(note,)) if note else plan

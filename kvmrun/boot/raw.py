@@ -20,6 +20,19 @@ def is_boot_sector(image: bytes) -> bool:
     return len(image) >= SECTOR_SIZE and image[BOOT_SIGNATURE_OFFSET:SECTOR_SIZE] == BOOT_SIGNATURE
 
 
+def near_boot_sector_note(image: bytes) -> Optional[str]:
+    """For a raw image booted without --mode that a BIOS would almost have booted: the two classic
+    slips that leave a boot sector unsigned, so that it runs in long mode instead (and fails there)."""
+    if len(image) >= SECTOR_SIZE and image[BOOT_SIGNATURE_OFFSET:SECTOR_SIZE] == BOOT_SIGNATURE[::-1]:
+        return ("the image's first sector ends with 0xAA 0x55, the boot signature reversed (`dw 0x55AA`?): a "
+                "boot sector needs bytes 0x55 0xAA (`dw 0xAA55`) to boot on kvmrun's BIOS; it runs as a raw "
+                "image in long mode")
+    if len(image) == SECTOR_SIZE - 1 and image[BOOT_SIGNATURE_OFFSET] == BOOT_SIGNATURE[0]:
+        return ("the image is 511 bytes, one short of a sector, so its boot signature is cut off (0x55 at 510, "
+                "no 0xAA at 511): it runs as a raw image in long mode, not as a boot sector")
+    return None
+
+
 def default_load_addr(mode: Mode) -> int:
     return layout.REAL_MODE_LOAD_ADDR if mode is Mode.REAL else layout.DEFAULT_LOAD_ADDR
 
