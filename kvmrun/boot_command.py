@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 
+from .console import SCREEN_AUTO, SCREEN_TEXT
 from .errors import KvmrunError, KvmUnavailable
 from .options import OPTIONS, OptionError
 from .outcome import STATUS_NO_KVM, STATUS_SIGNAL_BASE, STATUS_USAGE, Reason
@@ -115,7 +116,9 @@ def run_boot(image: str, screen: str, values: Dict[str, Any], closed: FrozenSet[
     except OptionError as err:
         return fail(err)
     output = guest_output(fileno(sys.stdout, 1))
-    output.screen_mode = screen
+    # Trace lines go to stderr as they happen; a live screen redrawn below the output would wipe those
+    # written beside an unfinished line. Tracing, the screen is shown as text after the run instead.
+    output.screen_mode = SCREEN_TEXT if screen == SCREEN_AUTO and config.trace else screen
     stdin_fd = fileno(sys.stdin, 0)
     serial_input = None if 0 in closed else guest_input(stdin_fd, output)
     try:

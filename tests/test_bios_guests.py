@@ -370,3 +370,23 @@ def test_trace_shows_failed_disk_calls_with_their_status():
     assert disk_calls[2].endswith("-> AX=0002 CF=0")          # AH=42h: AH=0, the packet's 2 blocks
     assert disk_calls[4].endswith("-> AX=0400 CF=1")          # past the end: sector not found
     assert disk_calls[5].endswith("-> AX=0100 CF=1")          # sector 0: invalid parameter
+
+
+def test_tracing_on_a_terminal_shows_the_screen_as_text_after_the_run_so_no_trace_line_is_wiped():
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "kvmrun", "boot", "--trace=bios", "--timeout", str(TIMEOUT),
+                             image("hello")], stdin=terminal, stdout=terminal, stderr=terminal)
+    os.close(terminal)
+    data = b""
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:                  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        data += chunk
+    assert proc.wait(timeout=60) == 0
+    os.close(controller)
+    assert b"\x1b[?7l" not in data                        # no live region was drawn
+    assert b"--- screen 80x25 ---" in data and data.count(b"bios: int 10h AH=0Eh") > 10
