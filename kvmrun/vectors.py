@@ -56,6 +56,8 @@ def service_name(vector: int, ah: int) -> Optional[str]:
     if vector not in SERVICES:
         return None
     service, functions, _ = SERVICES[vector]
+    if not functions:                     # int 11h, 12h, 18h, 19h: AH selects nothing, so it is not named
+        return service
     function = functions.get(ah)
     return f"{service}, AH=0x{ah:02X}" + (f": {function}" if function else "")
 

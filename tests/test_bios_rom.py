@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from kvmrun.bios import rom
-from kvmrun.bios.call import Unsupported, WaitForInterrupt
+from kvmrun.bios.call import BiosCall, Unsupported, WaitForInterrupt
 from kvmrun.bios.services import Bios
 from kvmrun.bios.trap import BiosTrap
 from kvmrun.devices.bus import Access, DeviceFault
@@ -250,3 +250,20 @@ def test_the_reset_vector_reached_as_ffff_0000_resets_too():
     trap_with({}, vcpu, mem, finished).write(0, 1, 0, Access(0, mem))
     assert [outcome.reason for outcome in finished] == [Reason.RESET]
     assert rom.stub_vector(0xFFFF0 + 2 - rom.ROM_ADDR) == "reset"
+
+
+def test_a_trace_line_shows_32_bit_registers_where_their_top_half_is_used():
+    from kvmrun.bios.services import trace_line
+    mem = GuestMemory.for_tests(1 << 20)
+    call = BiosCall(0x15, mem, eax=0xE820, edx=0x534D4150, cs=0, ip=0x7C85)
+    before = {name: getattr(call, name) for name in ("eax", "ebx", "ecx", "edx", "esi", "edi", "es")}
+    call.eax = 0x534D4150
+    line = trace_line(call, before)
+    assert line.startswith("bios: int 15h AH=E8h AX=E820 BX=0000 CX=0000 EDX=534D4150 SI=0000 DI=0000 ES=0000 "
+                           "from 0000:7C85 -> EAX=534D4150 CF=0")
+
+
+def test_a_service_without_functions_is_named_without_ah():
+    from kvmrun.vectors import service_name
+    assert service_name(0x18, 0x0E) == "BIOS boot failure (ROM BASIC)"
+    assert service_name(0x10, 0x0E) == "BIOS video services, AH=0x0E: teletype output"

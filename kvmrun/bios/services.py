@@ -40,11 +40,18 @@ def unsupported_summary(call: BiosCall, err: Unsupported) -> str:
 
 
 def trace_line(call: BiosCall, before: Dict[str, int], result: Optional[str] = None) -> str:
-    """`bios: int 10h AH=0Eh AX=0E41 BX=0007 CX=0000 DX=0000 from 0000:7C05 -> AX=0E41 CF=0`."""
-    registers = " ".join(f"{name.upper()}={value:04X}" for name, value in before.items())
+    """`bios: int 10h AH=0Eh AX=0E41 BX=0007 ... from 0000:7C05 -> AX=0E41 CF=0`. `before` holds the
+    32-bit registers (and ES) as the call found them; a register is shown 32 bits wide where its top
+    half is not zero (E820's EAX and EDX hold "SMAP")."""
+    registers = " ".join(_register(name, value) for name, value in before.items())
     if result is None:
-        changed = [f"{name.upper()}={getattr(call, name):04X}" for name in before
-                   if getattr(call, name) != before[name]]
+        changed = [_register(name, getattr(call, name)) for name in before if getattr(call, name) != before[name]]
         result = " ".join(changed + [f"CF={int(call.carry)}"])
-    function = f"int {call.vector:02X}h AH={before['ax'] >> 8:02X}h"
+    function = f"int {call.vector:02X}h AH={before['eax'] >> 8 & 0xFF:02X}h"
     return f"bios: {function} {registers} from {call.cs:04X}:{call.ip:04X} -> {result}"
+
+
+def _register(name: str, value: int) -> str:
+    if name.startswith("e") and len(name) == 3 and value >> 16:
+        return f"{name.upper()}={value:08X}"
+    return f"{name.lstrip('e').upper() if len(name) == 3 else name.upper()}={value & 0xFFFF:04X}"

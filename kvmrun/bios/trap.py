@@ -25,7 +25,7 @@ CARRY, ZERO, INTERRUPTS = 1 << 0, 1 << 6, 1 << 9
 BOOT_SECTOR_ADDR = 0x7C00
 BOOT_DRIVE = 0x80
 _REGISTERS = ("eax", "ebx", "ecx", "edx", "esi", "edi", "ebp")
-_TRACED = ("ax", "bx", "cx", "dx", "si", "di", "es")
+_TRACED = ("eax", "ebx", "ecx", "edx", "esi", "edi", "es")
 
 
 class BiosTrap:
