@@ -6,12 +6,17 @@ import ctypes
 import functools
 import struct
 from ctypes import c_uint8, c_uint16, c_uint32, c_uint64
-from enum import IntEnum
+
+TYPE_CHECKING = False     # mypy checks these classes as the IntEnums they stand in for
+if TYPE_CHECKING:
+    from enum import IntEnum as IntConstants
+else:
+    from ..int_constants import IntConstants
 
 KVM_API_VERSION = 12
 
 
-class KvmExit(IntEnum):
+class KvmExit(IntConstants):
     """kvm_run.exit_reason values (KVM_EXIT_*)."""
     KVM_EXIT_UNKNOWN = 0
     KVM_EXIT_EXCEPTION = 1
@@ -40,7 +45,7 @@ class KvmExit(IntEnum):
     KVM_EXIT_MEMORY_FAULT = 39
 
 
-class InternalSuberror(IntEnum):
+class InternalSuberror(IntConstants):
     """kvm_run.internal.suberror values (KVM_INTERNAL_ERROR_*)."""
     KVM_INTERNAL_ERROR_EMULATION = 1
     KVM_INTERNAL_ERROR_SIMUL_EX = 2
@@ -48,7 +53,7 @@ class InternalSuberror(IntEnum):
     KVM_INTERNAL_ERROR_UNEXPECTED_EXIT_REASON = 4
 
 
-class SystemEventType(IntEnum):
+class SystemEventType(IntConstants):
     KVM_SYSTEM_EVENT_SHUTDOWN = 1
     KVM_SYSTEM_EVENT_RESET = 2
     KVM_SYSTEM_EVENT_CRASH = 3
@@ -57,7 +62,7 @@ class SystemEventType(IntEnum):
     KVM_SYSTEM_EVENT_SEV_TERM = 6
 
 
-class Cap(IntEnum):
+class Cap(IntConstants):
     """KVM_CHECK_EXTENSION arguments (KVM_CAP_*) that kvmrun asks about."""
     KVM_CAP_IRQCHIP = 0
     KVM_CAP_HLT = 1
@@ -94,7 +99,7 @@ KVM_IOEVENTFD_FLAG_PIO = 1 << 1
 KVM_PIT_SPEAKER_DUMMY = 1           # kvm_pit_config.flags: port 0x61 reads without a speaker model
 
 
-class MpState(IntEnum):
+class MpState(IntConstants):
     """kvm_mp_state.mp_state values (KVM_MP_STATE_*); not every one is valid on x86."""
     KVM_MP_STATE_RUNNABLE = 0
     KVM_MP_STATE_UNINITIALIZED = 1

@@ -4,9 +4,14 @@ Each number is declared once, next to the struct it carries, so a wrong struct l
 wrong number in the pinned tests.
 """
 import ctypes
-from enum import IntEnum
 
 from . import abi
+
+TYPE_CHECKING = False     # mypy checks these classes as the IntEnums they stand in for
+if TYPE_CHECKING:
+    from enum import IntEnum as IntConstants
+else:
+    from ..int_constants import IntConstants
 
 KVMIO = 0xAE
 
@@ -33,7 +38,7 @@ def _iowr(nr: int, ctype) -> int:
     return _ioc(_IOC_READ | _IOC_WRITE, nr, ctypes.sizeof(ctype))
 
 
-class Ioctl(IntEnum):
+class Ioctl(IntConstants):
     # /dev/kvm
     KVM_GET_API_VERSION = _io(0x00)
     KVM_CREATE_VM = _io(0x01)
