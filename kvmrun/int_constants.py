@@ -3,9 +3,9 @@
 
 `class KvmExit(IntConstants): KVM_EXIT_IO = 2` gives what kvmrun uses of an IntEnum: each constant an
 int that knows its `.name`, `KvmExit(2)` the constant (ValueError for a value it does not name),
-iteration and len() in definition order, `__members__` with aliases. Modules import it at run time
-and enum.IntEnum under TYPE_CHECKING, so mypy checks them against the real thing
-(tests/test_int_constants.py keeps the two alike)."""
+`KvmExit["KVM_EXIT_IO"]` by name, iteration and len() in definition order, `__members__` with
+aliases. Modules import it at run time and enum.IntEnum under TYPE_CHECKING, so mypy checks them
+against the real thing (tests/test_int_constants.py keeps the two alike)."""
 
 
 class Constant(int):
@@ -48,6 +48,9 @@ class _IntConstantsMeta(type):
             return cls._by_value[value]
         except (KeyError, TypeError):
             raise ValueError(f"{value!r} is not a valid {cls.__name__}") from None
+
+    def __getitem__(cls, name: str):
+        return cls.__members__[name]
 
     def __iter__(cls):
         return iter(cls._order)

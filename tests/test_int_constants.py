@@ -21,7 +21,9 @@ def test_named_ints_look_the_same_as_intenums(base):
     assert cls.IO == 2 and isinstance(cls.IO, int) and cls.IO + 1 == 3 and hash(cls.IO) == hash(2)
     assert cls(5) is cls.HLT and cls.HALT is cls.HLT and cls(5).name == "HLT"
     assert [c.name for c in cls] == ["IO", "HLT"] and len(cls) == 2
-    assert set(cls.__members__) == {"IO", "HLT", "HALT"}
+    assert set(cls.__members__) == {"IO", "HLT", "HALT"} and cls["HALT"] is cls.HLT
+    with pytest.raises(KeyError):
+        cls["NOPE"]
     assert str(cls.IO) == "2" and f"{cls.IO}" == "2" and f"{cls.IO:#x}" == "0x2" and "%d" % cls.IO == "2"
     assert repr(cls.IO) == "<Exit.IO: 2>"
     with pytest.raises(ValueError):
