@@ -4,7 +4,8 @@ The single path from options to an outcome; the CLI, the Python API and `kvmrun 
 where the serial line and the screen go and how the Outcome is shown. The steps:
 1. plan (boot/prepare.py): image -> boot protocol -> BootSetup, checked before /dev/kvm is opened;
 2. the VM: RAM, the setup written into it, the platform the setup needs (platform/), the vCPUs;
-3. the devices on the IO bus (a PC's COM1, exit port, i8042, POST port, VGA registers, fw_cfg), and
+3. the devices on the IO bus (a PC's COM1, exit port, i8042, POST port, VGA registers, fw_cfg; on the
+   PC platform also the CMOS clock and port 92h), and
    the VGA text window watched through dirty logging (platform/screen_window.py);
 4. the run (runtime/): a thread per vCPU, the host loop on this thread for the timeout, stdin,
    output and halt detection;
@@ -180,9 +181,14 @@ class _Devices:
         self.bus.register(FW_CFG_PORT, PORT_COUNT, FwCfg(cpus=config.cpus, max_cpus=config.cpus,
                                                          ram_size=config.memory, cmdline=config.cmdline))
         self.bus.register(POST_PORT, 1, IgnoredPort())
-        keyboard = i8042.I8042(lambda: machine_finish(Outcome.reset()))
+        on_reset = lambda: machine_finish(Outcome.reset())   # noqa: E731
+        keyboard = i8042.I8042(on_reset)
         self.bus.register(i8042.DATA_PORT, 1, keyboard.data)
         self.bus.register(i8042.COMMAND_PORT, 1, keyboard.command)
+        if irqchip:          # the PC platform (PC kernels, boot disks): its clock and fast A20 gate too
+            from .devices import cmos
+            self.bus.register(i8042.SYSTEM_CONTROL_A_PORT, 1, i8042.SystemControlA(on_reset))
+            self.bus.register(cmos.CMOS_PORT, cmos.PORT_COUNT, cmos.Cmos(config.memory))
 
     def input_arrived(self) -> None:
         """New serial input: the UART's interrupt line may rise."""

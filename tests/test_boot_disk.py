@@ -169,3 +169,17 @@ def test_a_disk_read_into_the_text_buffer_shows_on_the_screen(tmp_path):
     result = kvmrun.run(image, timeout=10)
     assert result.status == 0 and result.screen is not None
     assert result.screen.lines[0] == "Read from the disk" and result.screen.cells[0][0] == ("R", 0x1F)
+
+
+@pytest.mark.kvm
+def test_a_boot_sector_reads_the_cmos_clock_and_the_keyboard_controllers_a20_bit(tmp_path):
+    import time
+    # mov al,09h; out 70h,al; in al,71h; out 0F4h,al: the year's last two digits, in BCD
+    year = bytes.fromhex("b009e670e471e6f4")
+    image = write(tmp_path, year + bytes(510 - len(year)) + b"\x55\xAA", "year.img")
+    expected = time.localtime().tm_year % 100
+    assert run_kvmrun("boot", image).returncode == (expected // 10) << 4 | expected % 10
+    # mov al,0D0h; out 64h,al; wait: in al,64h; test al,1; jz wait; in al,60h; and al,2; out 0F4h,al
+    a20 = bytes.fromhex("b0d0e664e464a80174fae4602402e6f4")
+    image = write(tmp_path, a20 + bytes(510 - len(a20)) + b"\x55\xAA", "a20.img")
+    assert run_kvmrun("boot", "--timeout", "10", image).returncode == 2       # the output port's A20 bit
