@@ -22,12 +22,7 @@ KERNEL_OFFSET equ 0x1000
         cmp al, KERNEL_SECTORS
         jne .failed
         PRINTLN "boot sector: entering protected mode"
-        cli
-        lgdt [gdt_descriptor]
-        mov eax, cr0
-        or eax, 1
-        mov cr0, eax
-        jmp CODE32:protected
+        ENTER_PROTECTED_MODE protected
 .failed:
         PRINTLN "disk error"
         EXIT FAILED
@@ -45,14 +40,5 @@ protected:
         cli
         hlt
 
-align 8
-gdt:    dq 0
-        dq 0x00CF9A000000FFFF               ; 08h: code, base 0, 4 GiB, 32-bit
-        dq 0x00CF92000000FFFF               ; 10h: data
-gdt_end:
-gdt_descriptor:
-        dw gdt_end - gdt - 1
-        dd gdt
-CODE32 equ 0x08
-DATA32 equ 0x10
+        FLAT_GDT
         SIGNATURE

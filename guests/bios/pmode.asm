@@ -18,12 +18,7 @@ org 0x7C00
         je .failed
         PRINTLN "A20 on"
         PRINTLN "switching to protected mode"
-        cli
-        lgdt [gdt_descriptor]
-        mov eax, cr0
-        or eax, 1
-        mov cr0, eax
-        jmp CODE32:protected
+        ENTER_PROTECTED_MODE protected
 .failed:
         PRINTLN "failed"
         EXIT FAILED
@@ -48,14 +43,5 @@ protected:
 
 message: db "32-bit protected mode", 0
 
-align 8
-gdt:    dq 0
-        dq 0x00CF9A000000FFFF               ; 08h: code, base 0, 4 GiB, 32-bit
-        dq 0x00CF92000000FFFF               ; 10h: data, base 0, 4 GiB
-gdt_end:
-gdt_descriptor:
-        dw gdt_end - gdt - 1
-        dd gdt
-CODE32 equ 0x08
-DATA32 equ 0x10
+        FLAT_GDT
         SIGNATURE
