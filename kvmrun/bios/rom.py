@@ -62,13 +62,15 @@ def ivt_bytes() -> bytes:
     return struct.pack(f"<{2 * VECTORS}H", *words)
 
 
-def stub_vector(after_out: int):
-    """The vector whose stub's OUT ends at `after_out` (an offset in the ROM, wherever CS puts it:
-    F000:0006 and FFFF:0016 are the same byte), "reset" for the reset vector's, or None (the OUT came
-    from elsewhere: not a BIOS call)."""
-    at = after_out - STUB_OUT_SIZE
-    if 0 <= at < VECTORS * STUB_SIZE and at % STUB_SIZE == 0:
-        return at // STUB_SIZE
-    if at == RESET_VECTOR:
-        return "reset"
+def stub_vector(rip_offset: int):
+    """The vector whose stub's OUT trapped, given where RIP is in the ROM at the exit (an offset, wherever
+    CS puts it: F000:0006 and FFFF:0016 are the same byte); "reset" for the reset vector's OUT; None
+    when the OUT came from elsewhere (not a BIOS call). RIP is past the OUT when KVM emulated it (as on
+    this host) and still on it after VT-x's or AMD-V's fast port-IO exit, which steps over it when
+    the vCPU runs on with RIP unchanged: both are taken."""
+    for at in (rip_offset - STUB_OUT_SIZE, rip_offset):
+        if 0 <= at < VECTORS * STUB_SIZE and at % STUB_SIZE == 0:
+            return at // STUB_SIZE
+        if at == RESET_VECTOR:
+            return "reset"
     return None

@@ -1,6 +1,6 @@
 """The BIOS port: where a stub of kvmrun's ROM traps to kvmrun, on the calling vCPU's own thread.
 
-The stub's `out 0F5h, al` leaves IP just past it, which says the vector (rom.stub_vector). The
+The stub's `out 0F5h, al` leaves IP past it (or on it: rom.stub_vector), which says the vector. The
 caller's IP, CS and FLAGS are on the stack where the `int` pushed them: the service's carry (and
 int 16h's zero flag) go into that FLAGS, which the stub's IRET restores; the registers go back with
 KVM_SET_REGS. A service that must wait gets the ROM's wait loop instead (rom.WAIT_FOR_INTERRUPT),
