@@ -175,3 +175,10 @@ def test_any_registers_give_an_answer_or_unsupported_and_touch_only_the_screen_a
             pass
     assert [mem.read(addr, size) for addr, size in outside] == before
     assert struct.unpack("<H", mem.read(bda.VIDEO_COLUMNS, 2))[0] == 80
+
+
+def test_an_empty_string_beyond_ram_is_no_host_error():
+    """AH=13h with CX=0 at FFFF:0100 with 1 MiB of RAM: nothing to read, so nothing fails."""
+    mem, video, streamed = machine()
+    call = int10(video, mem, eax=0x1301, ecx=0, ebp=0x0100, es=0xFFFF)
+    assert not call.carry and bytes(streamed) == b""

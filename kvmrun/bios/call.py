@@ -101,21 +101,25 @@ class BiosCall:
         """`length` bytes at segment:offset (contiguous from there: a buffer may run past the offset's
         64 KiB as a BIOS's DMA would). BadBuffer if any byte is not RAM real mode reaches."""
         addr = self._checked(segment, offset, length, writing=False)
-        return self.mem.read(addr, length)
+        return self.mem.read(addr, length) if length else b""
 
     def write(self, segment: int, offset: int, data: bytes) -> None:
         """BadBuffer (and nothing written) if any byte is not writable RAM real mode reaches."""
         addr = self._checked(segment, offset, len(data), writing=True)
+        if not data:
+            return                          # nothing to write: where it would have gone does not matter
         self.mem.write(addr, data)
         if self.on_write is not None:
             self.on_write(addr, len(data))
 
     def read_linear(self, addr: int, length: int) -> bytes:
         self._check_linear(addr, length, writing=False)
-        return self.mem.read(addr, length)
+        return self.mem.read(addr, length) if length else b""
 
     def write_linear(self, addr: int, data: bytes) -> None:
         self._check_linear(addr, len(data), writing=True)
+        if not data:
+            return
         self.mem.write(addr, data)
         if self.on_write is not None:
             self.on_write(addr, len(data))
