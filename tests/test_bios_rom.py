@@ -277,3 +277,13 @@ def test_a_service_without_functions_is_named_without_ah():
     from kvmrun.vectors import service_name
     assert service_name(0x18, 0x0E) == "BIOS boot failure (ROM BASIC)"
     assert service_name(0x10, 0x0E) == "BIOS video services, AH=0x0E: teletype output"
+
+
+def test_a_stack_in_the_rom_is_a_fault_and_the_rom_is_not_written():
+    """kvmrun's own writes to guest memory bypass KVM's read-only slot: the trap must not write there."""
+    mem = GuestMemory.for_tests(1 << 20)
+    mem.write(rom.ROM_ADDR, rom.rom_bytes())
+    vcpu = FakeVcpu(rip=0x10 * 4 + 2, rsp=0x1000, ss=0xF000)
+    with pytest.raises(DeviceFault, match="stack"):
+        trap_with({0x10: lambda call: call.fail(1)}, vcpu, mem).write(0, 1, 0, Access(0, mem))
+    assert mem.read(rom.ROM_ADDR, rom.ROM_SIZE) == rom.rom_bytes()

@@ -61,9 +61,9 @@ class BiosTrap:
             self.finish(Outcome.reset())
             return
         frame_addr = sregs.ss.base + (regs.rsp & 0xFFFF)
-        if not self.mem.contains(frame_addr, 6):
+        if not self._stack_holds(frame_addr, 6):
             raise DeviceFault(f"int {vector:02X}h: the caller's stack (SS:SP {sregs.ss.selector:04X}:"
-                              f"{regs.rsp & 0xFFFF:04X}) is not in RAM, so kvmrun cannot return to it")
+                              f"{regs.rsp & 0xFFFF:04X}) is not writable RAM, so kvmrun cannot return to it")
         ip, cs, flags = struct.unpack("<HHH", self.mem.read(frame_addr, 6))
         call = BiosCall(vector, self.mem, ds=sregs.ds.selector, es=sregs.es.selector, cs=cs, ip=(ip - 2) & 0xFFFF,
                         flags=flags)
@@ -108,12 +108,18 @@ class BiosTrap:
         after the next interrupt."""
         sp = (regs.rsp - 2) & 0xFFFF
         return_addr = sregs.ss.base + sp
-        if not self.mem.contains(return_addr, 2):
+        if not self._stack_holds(return_addr, 2):           # SP 0000: the word wraps to the segment's top
             raise DeviceFault(f"int {vector:02X}h: no room on the caller's stack to wait")
         self.mem.write(return_addr, struct.pack("<H", vector * rom.STUB_SIZE))
         regs.rsp = (regs.rsp & ~0xFFFF) | sp
         regs.rip = rom.WAIT_FOR_INTERRUPT
         vcpu.set_regs(regs)
+
+    def _stack_holds(self, addr: int, length: int) -> bool:
+        """Whether the trap may write the caller's stack there: RAM, and not the ROM, which KVM keeps
+        read-only for the guest but which kvmrun's own writes would change."""
+        in_rom = addr < rom.ROM_ADDR + rom.ROM_SIZE and rom.ROM_ADDR < addr + length
+        return self.mem.contains(addr, length) and not in_rom
 
     def _reboot(self, vcpu, regs, sregs) -> None:
         """int 19h: sector 0 read again to 0000:7C00 and started as at boot."""
