@@ -60,10 +60,12 @@ def test_kvmruns_named_tuples_pickle():
 
 
 @pytest.mark.kvm
-@pytest.mark.parametrize("image", ["hello64.elf", "hello16.bin", "barebones.elf", "bios/hello.img"])
-def test_booting_imports_neither_typing_nor_re(image):
+@pytest.mark.parametrize("args", [["hello64.elf"], ["hello16.bin"], ["--mode", "real", "hello16.bin"],
+                                  ["barebones.elf", "--module", "module.txt"], ["barebones2.elf"], ["pvh.elf"],
+                                  ["hello.img"]])
+def test_booting_imports_neither_typing_nor_re(args):
     code = ("import os, sys\n"
-            "sys.argv = ['kvmrun', 'boot', sys.argv[1]]     # the screen as text after the run\n"
+            "sys.argv = ['kvmrun', 'boot'] + sys.argv[1:]     # the screen as text after the run\n"
             "exit_now = os._exit\n"
             "def report(status):\n"
             "    print(sorted({'typing', 're'} & set(sys.modules)), status, file=sys.stderr)\n"
@@ -71,6 +73,6 @@ def test_booting_imports_neither_typing_nor_re(image):
             "os._exit = report\n"
             "from kvmrun.launch import main\n"
             "main()\n")
-    path = guest(image) if "/" not in image else guest(image.split("/")[1])
-    done = subprocess.run([sys.executable, "-c", code, path], capture_output=True, timeout=60)
+    argv = [guest(arg) if "." in arg else arg for arg in args]
+    done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, timeout=60)
     assert done.stderr.decode().splitlines()[-1] == "[] 0", done.stderr.decode()
