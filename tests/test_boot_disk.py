@@ -183,3 +183,16 @@ def test_a_boot_sector_reads_the_cmos_clock_and_the_keyboard_controllers_a20_bit
     a20 = bytes.fromhex("b0d0e664e464a80174fae4602402e6f4")
     image = write(tmp_path, a20 + bytes(510 - len(a20)) + b"\x55\xAA", "a20.img")
     assert run_kvmrun("boot", "--timeout", "10", image).returncode == 2       # the output port's A20 bit
+
+
+def test_a_usable_kernel_header_in_a_signed_image_longer_than_the_probe_is_a_kernel(tmp_path):
+    """The header's address fields are checked against the whole file, not the first 32 KiB read to
+    tell a boot disk: a 64 KiB multiboot kernel that also has 55 AA at 510 boots as the kernel."""
+    size = 64 * 1024
+    fields = struct.pack("<IIIII", 0x100100, 0x100000, 0x100000 + size, 0x100000 + size, 0x100000 + 0x200)
+    header = struct.pack("<III", 0x1BADB002, 0x10000, (-(0x1BADB002 + 0x10000)) & 0xFFFFFFFF) + fields
+    image = bytearray(size)
+    image[0x100:0x100 + len(header)] = header
+    image[510:512] = b"\x55\xAA"
+    image[0x200] = 0xF4                                                     # hlt at the entry
+    assert plan_image_for(BootConfig(write(tmp_path, bytes(image)))).protocol == "multiboot"

@@ -163,6 +163,8 @@ def _boot_disk_notes(head: bytes) -> Optional[Tuple[str, ...]]:
         if multiboot2.probe(head) is not None or multiboot.probe(head) is not None:
             return None
     except LoaderError as err:
+        if len(head) >= PROBE_BYTES:
+            return None                    # a header's checks may need the whole file: plan_image_bytes decides
         return (_unusable_header_note(err),)
     return ()
 
