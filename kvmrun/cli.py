@@ -107,9 +107,9 @@ KVM call failed setting up; 3 no usable KVM; 124 timeout (counted from the start
 @click.group(cls=KvmrunGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "-V", "--version", prog_name="kvmrun", message="%(prog)s %(version)s")
 def main():
-    """Boot a guest straight on KVM: no BIOS, no bootloader. Multiboot, multiboot2 and PVH kernels,
-    ELF and raw images. COM1 and the VGA screen are the terminal, and kvmrun's exit status says how
-    the guest ended."""
+    """Boot a guest straight on KVM: no BIOS image, no bootloader. Multiboot, multiboot2 and PVH kernels,
+    boot sectors (on kvmrun's own BIOS services), ELF and raw images. COM1 and the VGA screen are the
+    terminal, and kvmrun's exit status says how the guest ended."""
 
 
 def boot_options(command):
@@ -133,7 +133,8 @@ def boot_options(command):
               help="The VGA text screen, once the guest writes to it: live below the serial output while the "
                    "guest runs, or as text after the run; auto is live on a terminal, text elsewhere.")
 def boot(image, screen, **values):
-    """Boot IMAGE: a multiboot, multiboot2 or PVH kernel, an ELF32 or ELF64 image, or a raw binary."""
+    """Boot IMAGE: a multiboot, multiboot2 or PVH kernel, an ELF32 or ELF64 image, a boot sector, or a
+    raw binary."""
     return run_boot(image, screen, values, CLOSED_STANDARD_FDS)
 
 

@@ -245,7 +245,7 @@ OPTIONS: Tuple[Option, ...] = (
     Option("memory", ("-m", "--memory"), parse_memory, default=layout.DEFAULT_MEMORY, metavar="SIZE",
            help="Guest RAM, in bytes or with K/M/G (1M to 64G, a multiple of 4K). [default: 128M]"),
     Option("cpus", ("-c", "--cpus"), parse_cpus, default=1, metavar="N", from_text=integer_text,
-           help="vCPUs, one host thread each (protected and long mode). [default: 1]"),
+           help="vCPUs, one host thread each (not in --mode real). [default: 1]"),
     Option("load_addr", ("--load-addr",), parse_address, metavar="ADDRESS",
            help="Raw images: where to load (default 0x100000, real mode 0x7c00)."),
     Option("entry", ("--entry",), parse_address, metavar="ADDRESS",

@@ -55,6 +55,16 @@ NO_BIOS = ("kvmrun boots without a BIOS: every real-mode interrupt vector leads 
            "booted without --mode gets kvmrun's BIOS services")
 
 
+def service_and_function(vector: int, ah: int) -> Optional[str]:
+    """"BIOS video services: teletype output" for int 0x10 with AH=0x0E, the service alone when the
+    function has no name here; None for a vector with no service. For a text that names AH itself."""
+    if vector not in SERVICES:
+        return None
+    service, functions, _ = SERVICES[vector]
+    function = functions.get(ah)
+    return f"{service}: {function}" if function else service
+
+
 def service_name(vector: int, ah: int) -> Optional[str]:
     """"BIOS video services, AH=0x0E: teletype output" for int 0x10 with AH=0x0E; None when unknown."""
     if vector not in SERVICES:

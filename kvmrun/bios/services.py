@@ -31,8 +31,8 @@ class Bios:
 
 
 def unsupported_summary(call: BiosCall, err: Unsupported) -> str:
-    from ..vectors import service_name
-    name = service_name(call.vector, call.ah)
+    from ..vectors import service_and_function
+    name = service_and_function(call.vector, call.ah)
     function = f"int {call.vector:02X}h AH={call.ah:02X}h" + (f" {err.selector}" if err.selector else "")
     text = f"the guest called {function}" + (f" ({name})" if name else "")
     text += f" at {call.cs:04X}:{call.ip:04X}, which kvmrun's BIOS does not provide"
