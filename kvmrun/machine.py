@@ -208,11 +208,12 @@ def _run(config: BootConfig, setup: BootSetup, kvm, vm: Vm, mem: GuestMemory, sc
         runtime.finish(outcome)
 
     devices = _Devices(config, vm, irqchip, output, serial_input, finish)
+    trace = None
     if setup.needs.bios:
         from .platform.bios import install_bios
         boot_sector = next(blob.data for blob in setup.blobs if blob.name == "boot sector")
-        trap = install_bios(devices.bus, config, mem, devices.vga, devices.uart, devices.serial_source, output.put,
-                            finish, bytes(boot_sector), stack)
+        trap, trace = install_bios(devices.bus, config, mem, devices.vga, devices.uart, devices.serial_source,
+                                   output.put, finish, bytes(boot_sector), stack)
         trap.vcpus = vcpus
     from .platform.screen_window import ScreenWatch
     screen = ScreenWatch(vm, screen_slot, mem, devices.vga, devices.lock)
@@ -278,6 +279,8 @@ def _run(config: BootConfig, setup: BootSetup, kvm, vm: Vm, mem: GuestMemory, sc
         # outlive the run, or its kvm_run mapping and the guest's RAM would be unmapped under it.
         runtime.stop_and_join()
         _finish_output(output, runtime.outcome, signalled, deadline, absorption, screen)
+        if trace is not None:
+            trace.finish(output.stop_waiting)     # what stderr did not take during the run
         if route is not None:
             route.record_only()
     if runtime.errors:

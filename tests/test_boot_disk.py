@@ -196,3 +196,23 @@ def test_a_usable_kernel_header_in_a_signed_image_longer_than_the_probe_is_a_ker
     image[510:512] = b"\x55\xAA"
     image[0x200] = 0xF4                                                     # hlt at the entry
     assert plan_image_for(BootConfig(write(tmp_path, bytes(image)))).protocol == "multiboot"
+
+
+@pytest.mark.kvm
+def test_a_stalled_stderr_does_not_keep_a_traced_run_past_its_timeout(tmp_path):
+    """--trace=bios writes on the vCPU's thread; with nobody reading stderr it must still end at --timeout."""
+    import os
+    import subprocess
+    import sys
+    import time
+    code = bytes.fromhex("b8410ecd10ebf9")               # again: mov ax,0E41h; int 10h; jmp again
+    image = write(tmp_path, code + bytes(510 - len(code)) + b"\x55\xAA")
+    unread, stderr = os.pipe()                            # its reader never reads: the pipe fills
+    try:
+        started = time.monotonic()
+        done = subprocess.run([sys.executable, "-m", "kvmrun", "boot", "--trace=bios", "--screen=off",
+                               "--timeout", "2", image], stdout=subprocess.DEVNULL, stderr=stderr, timeout=60)
+        assert done.returncode == 124 and time.monotonic() - started < 20
+    finally:
+        os.close(stderr)
+        os.close(unread)
