@@ -355,6 +355,9 @@ class StdinPump:
         self.eof = False
         self.on_input: Callable[[], None] = lambda: None      # the UART's interrupt line re-evaluated
         self.pollable = _pollable(fd)
+        # A file is read both by the host loop (ahead, under the irqchip) and by a vCPU finding the queue
+        # empty (refill): one reader at a time, or two chunks could be queued out of order.
+        self._reading = threading.Lock()
         if not self.pollable:
             self.queue.refill = self._refill
 
@@ -373,6 +376,10 @@ class StdinPump:
             self.on_input()
 
     def _read(self) -> bool:
+        with self._reading:
+            return self._read_chunk()
+
+    def _read_chunk(self) -> bool:
         room = self.queue.room()
         if self.eof or room <= 0:
             return False
