@@ -219,22 +219,43 @@ class VideoServices:
 
     def _write_string(self, call: BiosCall) -> None:
         """AH=13h: CX characters from ES:BP at row DH, column DL of page BH. AL bit 1: the string
-        alternates characters and attributes (else all get BL); bit 0: the cursor moves past it."""
+        alternates characters and attributes (else all get BL); bit 0: the cursor moves past it.
+        Written on a copy of the page, read and written back once: CX may be 65535, and the device lock
+        is held while a service runs (the run's timeout waits for it)."""
         mode, page, length = call.al, call.bh, call.cx
         if mode > 3:
             raise Unsupported(f"write string mode {mode:02X}h (RBIL defines 00h-03h)", selector=f"AL={mode:02X}h")
         with_attributes = bool(mode & 2)
         data = call.read(call.es, call.bp, length * (2 if with_attributes else 1))
-        saved = self.cursor(call, page)
-        self.set_cursor(call, page, min(call.dh, bda.ROWS - 1), min(call.dl, bda.COLUMNS - 1))
+        base = self._cell_addr(page, 0, 0)
+        cells = bytearray(call.read_linear(base, 2 * bda.ROWS * bda.COLUMNS))
+        original = bytes(cells)
+        row, column = min(call.dh, bda.ROWS - 1), min(call.dl, bda.COLUMNS - 1)
+        width = 2 * bda.COLUMNS
         for i in range(length):
             char = data[2 * i] if with_attributes else data[i]
-            attribute = data[2 * i + 1] if with_attributes else call.bl
-            if char in (BELL, BACKSPACE, LINE_FEED, CARRIAGE_RETURN):
-                self.teletype(call, page, char)
+            self.stream(char)
+            if char == BELL:
                 continue
-            row, column = self.cursor(call, page)
-            self._write_cells(call, self._cell_addr(page, row, column), bytes([char, attribute]))
-            self._advance(call, page, char)
-        if not mode & 1:
-            self.set_cursor(call, page, *saved)
+            if char == BACKSPACE:
+                column = max(column - 1, 0)
+                continue
+            if char == CARRIAGE_RETURN:
+                column = 0
+                continue
+            if char == LINE_FEED:
+                row += 1
+            else:
+                at = row * width + 2 * column
+                cells[at:at + 2] = bytes([char, data[2 * i + 1] if with_attributes else call.bl])
+                column += 1
+                if column == bda.COLUMNS:
+                    column, row = 0, row + 1
+            if row == bda.ROWS:                  # scrolled up a line, as teletype does
+                row = bda.ROWS - 1
+                cells[:-width] = cells[width:]
+                cells[-width:] = bytes([0x20, BLANK_ATTRIBUTE]) * bda.COLUMNS
+        if cells != original:
+            self._write_cells(call, base, bytes(cells))
+        if mode & 1:
+            self.set_cursor(call, page, row, column)
