@@ -185,10 +185,12 @@ class _Devices:
         keyboard = i8042.I8042(on_reset)
         self.bus.register(i8042.DATA_PORT, 1, keyboard.data)
         self.bus.register(i8042.COMMAND_PORT, 1, keyboard.command)
+        self.rtc = None
         if irqchip:          # the PC platform (PC kernels, boot disks): its clock and fast A20 gate too
             from .devices import cmos
             self.bus.register(i8042.SYSTEM_CONTROL_A_PORT, 1, i8042.SystemControlA(on_reset))
-            self.bus.register(cmos.CMOS_PORT, cmos.PORT_COUNT, cmos.Cmos(config.memory))
+            self.rtc = cmos.Cmos(config.memory)
+            self.bus.register(cmos.CMOS_PORT, cmos.PORT_COUNT, self.rtc)
 
     def input_arrived(self) -> None:
         """New serial input: the UART's interrupt line may rise."""
@@ -213,7 +215,7 @@ def _run(config: BootConfig, setup: BootSetup, kvm, vm: Vm, mem: GuestMemory, sc
         from .platform.bios import install_bios
         boot_sector = next(blob.data for blob in setup.blobs if blob.name == "boot sector")
         trap, trace = install_bios(devices.bus, config, mem, devices.vga, devices.uart, devices.serial_source,
-                                   output.put, finish, bytes(boot_sector), stack)
+                                   devices.rtc, output.put, finish, bytes(boot_sector), stack)
         trap.vcpus = vcpus
     from .platform.screen_window import ScreenWatch
     screen = ScreenWatch(vm, screen_slot, mem, devices.vga, devices.lock)

@@ -217,11 +217,12 @@ def whole_bios(mem, vcpu, disk_bytes=bytes(4096)):
     """Every service, as platform/bios.py assembles them for a machine."""
     from kvmrun.bios.disk import Disk
     from kvmrun.console import BytesInput
+    from kvmrun.devices.cmos import Cmos
     from kvmrun.devices.serial import Serial16550
     from kvmrun.devices.vga import VgaRegisters
     from kvmrun.platform.bios import bios_trap
     trap = bios_trap(mem, Disk.from_bytes(disk_bytes), disk_bytes[:512], VgaRegisters(),
-                     Serial16550(lambda byte: None, BytesInput(b"ab\x1b[A")), BytesInput(b"xyz"),
+                     Serial16550(lambda byte: None, BytesInput(b"ab\x1b[A")), BytesInput(b"xyz"), Cmos(mem.size),
                      lambda byte: None, lambda outcome: None)
     trap.vcpus = [vcpu]
     return trap

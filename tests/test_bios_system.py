@@ -9,6 +9,7 @@ from hypothesis import given, settings, strategies as st
 from kvmrun.bios import data_area as bda
 from kvmrun.bios.call import BiosCall, Unsupported, WaitForInterrupt
 from kvmrun.bios.clock import ClockServices
+from kvmrun.devices.cmos import Cmos
 from kvmrun.bios.serial_port import SerialServices
 from kvmrun.bios.system import SMAP, SystemServices
 from kvmrun.devices.serial import Serial16550
@@ -114,7 +115,7 @@ def test_unknown_int15_functions_are_unsupported():
 
 def test_tick_count_reads_and_clears_the_midnight_flag_and_can_be_set():
     mem, _ = ram()
-    clock = ClockServices()
+    clock = ClockServices(Cmos(2 * MiB))
     mem.write(bda.MIDNIGHT, b"\x01")
     call = BiosCall(0x1A, mem, eax=0)
     clock.int1a(call)
@@ -125,18 +126,23 @@ def test_tick_count_reads_and_clears_the_midnight_flag_and_can_be_set():
     assert struct.unpack("<I", mem.read(bda.TICKS, 4))[0] == 0x10002
 
 
-def test_rtc_time_and_date_are_the_host_clock_in_bcd():
+def test_rtc_time_and_date_are_the_cmos_clocks_in_bcd():
     mem, _ = ram()
     moment = time.mktime((2026, 11, 25, 23, 45, 12, 0, 0, -1))
-    clock = ClockServices(now=lambda: moment)
+    rtc = Cmos(2 * MiB, now=lambda: moment)
+    clock = ClockServices(rtc)
     call = BiosCall(0x1A, mem, eax=0x0200)
     clock.int1a(call)
     assert (call.ch, call.cl, call.dh) == (0x23, 0x45, 0x12) and not call.carry
     call = BiosCall(0x1A, mem, eax=0x0400)
     clock.int1a(call)
     assert (call.ch, call.cl, call.dh, call.dl) == (0x20, 0x26, 0x11, 0x25)
-    with pytest.raises(Unsupported, match="cannot be set"):
+    with pytest.raises(Unsupported, match="setting the clock"):
         clock.int1a(BiosCall(0x1A, mem, eax=0x0300))
+    rtc.write_register(0x09, 0x31)                        # the guest sets the year through port 71h
+    call = BiosCall(0x1A, mem, eax=0x0400)
+    clock.int1a(call)
+    assert (call.ch, call.cl) == (0x20, 0x31)             # and int 1Ah reads the same clock
 
 
 def test_ticks_since_midnight_at_boot():
@@ -181,7 +187,7 @@ def test_int14_sends_through_the_uart_and_receives_what_it_has():
 def test_any_registers_give_an_answer_or_a_documented_refusal_and_write_only_the_callers_buffer(
         vector, eax, ebx, ecx, edx, edi, es):
     mem, layout_ = ram()
-    system, clock = SystemServices(layout_, sleep=lambda s: None), ClockServices()
+    system, clock = SystemServices(layout_, sleep=lambda s: None), ClockServices(Cmos(2 * MiB))
     service = {0x11: system.int11, 0x12: system.int12, 0x15: system.int15, 0x1A: clock.int1a}[vector]
     before = mem.read(0, 2 * MiB)
     try:

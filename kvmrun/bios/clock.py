@@ -1,25 +1,18 @@
-"""int 1Ah: the tick count the timer handler keeps in the BIOS data area, and the real-time clock,
-which is the host's local time (setting it is not provided). Pure: the host clock comes in."""
+"""int 1Ah: the tick count the timer handler keeps in the BIOS data area, and the real-time clock:
+the machine's CMOS clock (devices/cmos.py), as a BIOS reads it, so that int 1Ah and ports 70h/71h
+agree (setting it through int 1Ah is not provided). Pure: the clock comes in."""
 from __future__ import annotations
 
 import struct
-import time
 
+from ..devices.cmos import to_bcd
 from . import data_area as bda
 from .call import BiosCall, Unsupported
 
-TYPE_CHECKING = False     # typing is not imported at run time: ~11 ms of every start (named_tuple.py)
-if TYPE_CHECKING:
-    from typing import Callable
-
-
-def bcd(value: int) -> int:
-    return (value // 10) << 4 | value % 10
-
 
 class ClockServices:
-    def __init__(self, now: Callable[[], float] = time.time):
-        self.now = now
+    def __init__(self, rtc):
+        self.rtc = rtc                    # anything with date_and_time(): the machine's Cmos
 
     def int1a(self, call: BiosCall) -> None:
         function = call.ah
@@ -32,16 +25,16 @@ class ClockServices:
             call.write_linear(bda.TICKS, struct.pack("<I", (call.cx << 16 | call.dx) % bda.TICKS_PER_DAY))
             call.write_linear(bda.MIDNIGHT, b"\0")
         elif function == 0x02:
-            local = time.localtime(self.now())
-            call.ch, call.cl, call.dh = bcd(local.tm_hour), bcd(local.tm_min), bcd(min(local.tm_sec, 59))
-            call.dl = 1 if local.tm_isdst > 0 else 0
+            _, _, _, hour, minute, second = self.rtc.date_and_time()
+            call.ch, call.cl, call.dh = to_bcd(hour), to_bcd(minute), to_bcd(second)
+            call.dl = 0                       # no daylight-saving flag: the clock is local time as it is
             call.carry = False
         elif function == 0x04:
-            local = time.localtime(self.now())
-            call.ch, call.cl = bcd(local.tm_year // 100), bcd(local.tm_year % 100)
-            call.dh, call.dl = bcd(local.tm_mon), bcd(local.tm_mday)
+            year, month, day, _, _, _ = self.rtc.date_and_time()
+            call.ch, call.cl = to_bcd(year // 100), to_bcd(year % 100)
+            call.dh, call.dl = to_bcd(month), to_bcd(day)
             call.carry = False
         elif function in (0x03, 0x05):
-            raise Unsupported("the real-time clock is the host's and cannot be set")
+            raise Unsupported("setting the clock through int 1Ah (its CMOS registers can be written)")
         else:
             raise Unsupported()

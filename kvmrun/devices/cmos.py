@@ -213,6 +213,11 @@ class Cmos:
             return self._stopped_at
         return self._host_clock() + self._offset
 
+    def date_and_time(self):
+        """(year, month, day, hour, minute, second) as the guest's clock has them now: what the BIOS's
+        int 1Ah reads, so that it and ports 70h/71h agree."""
+        return self._fields(self.guest_clock())[:6]
+
     def _set_guest_clock(self, clock: int) -> None:
         if self._stopped_at is not None:
             self._stopped_at = clock

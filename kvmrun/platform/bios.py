@@ -54,7 +54,7 @@ class KeysFromInput:
             raise
 
 
-def install_bios(bus, config, mem, vga, uart, serial_source, stream: Callable[[int], None],
+def install_bios(bus, config, mem, vga, uart, serial_source, rtc, stream: Callable[[int], None],
                  finish: Callable[[Outcome], None], boot_sector: bytes,
                  stack) -> Tuple[BiosTrap, Optional[TraceToStderr]]:
     """kvmrun's BIOS on `bus`: the disk opened (closed with `stack`), the services over the machine's
@@ -62,7 +62,7 @@ def install_bios(bus, config, mem, vga, uart, serial_source, stream: Callable[[i
     finishes the trace (with --trace=bios) after the run."""
     disk = stack.enter_context(Disk.from_file(config.disk or config.image, writable=config.disk_writable))
     trace = TraceToStderr() if config.trace == "bios" else None
-    trap = bios_trap(mem, disk, boot_sector, vga, uart, serial_source, stream, finish, trace)
+    trap = bios_trap(mem, disk, boot_sector, vga, uart, serial_source, rtc, stream, finish, trace)
     bus.register(rom.BIOS_PORT, 1, trap)
     return trap, trace
 
@@ -136,10 +136,10 @@ def _once(make: Callable[[], Any]) -> Callable[[], Any]:
     return get
 
 
-def bios_trap(mem, disk: Disk, boot_sector: bytes, vga, uart, serial_source, stream: Callable[[int], None],
+def bios_trap(mem, disk: Disk, boot_sector: bytes, vga, uart, serial_source, rtc, stream: Callable[[int], None],
               finish: Callable[[Outcome], None], trace: Optional[Callable[[str], None]] = None) -> BiosTrap:
-    """The trap and its services. `boot_sector` is what was booted, `stream` takes teletype output (the
-    serial output's put)."""
+    """The trap and its services. `boot_sector` is what was booted, `rtc` the machine's CMOS clock,
+    `stream` takes teletype output (the serial output's put)."""
     def video():
         from ..bios.video import VideoServices
         return VideoServices(vga, stream)
@@ -150,7 +150,7 @@ def bios_trap(mem, disk: Disk, boot_sector: bytes, vga, uart, serial_source, str
 
     def clock():
         from ..bios.clock import ClockServices
-        return ClockServices()
+        return ClockServices(rtc)
 
     def system():
         from ..bios.system import SystemServices
