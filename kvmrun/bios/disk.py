@@ -41,6 +41,7 @@ import os
 import stat
 import struct
 
+from .. import layout
 from ..errors import LoaderError
 from . import data_area
 from .call import BadBuffer, BiosCall, Unsupported, linear
@@ -52,7 +53,7 @@ else:
     from ..named_tuple import NamedTuple
 
 SECTOR = 512
-BOOT_DRIVE = 0x80
+BOOT_DRIVE = layout.REAL_MODE_BOOT_DRIVE
 # 2^32 sectors: what an MBR's 32-bit block numbers reach. The image is mapped, not read, so the cap
 # is about address space and mistakes (a whole-disk device given as the image), not host RAM.
 MAX_DISK_BYTES = 2 << 40

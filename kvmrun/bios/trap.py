@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import struct
 
+from .. import layout
 from ..devices.bus import DeviceFault
 from ..outcome import Outcome
 from . import rom
@@ -22,8 +23,6 @@ if TYPE_CHECKING:
     from typing import Callable, Optional
 
 CARRY, ZERO, INTERRUPTS = 1 << 0, 1 << 6, 1 << 9
-BOOT_SECTOR_ADDR = 0x7C00
-BOOT_DRIVE = 0x80
 _REGISTERS = ("eax", "ebx", "ecx", "edx", "esi", "edi", "ebp")
 _TRACED = ("eax", "ebx", "ecx", "edx", "esi", "edi", "es")
 
@@ -123,12 +122,13 @@ class BiosTrap:
 
     def _reboot(self, vcpu, regs, sregs) -> None:
         """int 19h: sector 0 read again to 0000:7C00 and started as at boot."""
-        self.mem.write(BOOT_SECTOR_ADDR, self.boot_sector())
+        self.mem.write(layout.REAL_MODE_LOAD_ADDR, self.boot_sector())
         for name in ("cs", "ds", "es", "ss"):
             segment = getattr(sregs, name)
             segment.selector, segment.base = 0, 0
         vcpu.set_sregs(sregs)
-        regs.rip, regs.rsp, regs.rdx, regs.rflags = BOOT_SECTOR_ADDR, BOOT_SECTOR_ADDR, BOOT_DRIVE, 0x2 | INTERRUPTS
+        regs.rip, regs.rsp = layout.REAL_MODE_LOAD_ADDR, layout.REAL_MODE_SP
+        regs.rdx, regs.rflags = layout.REAL_MODE_BOOT_DRIVE, 0x2 | INTERRUPTS
         vcpu.set_regs(regs)
 
     def _not_a_service(self, call: BiosCall, regs, sregs) -> DeviceFault:

@@ -16,8 +16,6 @@ from ..plan import Reserved
 from ..raw import SECTOR_SIZE
 from ..setup import Blob, BootSetup, VcpuStart
 
-BOOT_SECTOR_ADDR = 0x7C00
-BOOT_DRIVE = 0x80
 BLANK_CELL = b"\x20\x07"
 
 RESERVED = (
@@ -38,9 +36,9 @@ def plan(boot_sector: bytes, ram: RamLayout, cpus: int, ticks: int) -> BootSetup
         Blob(layout.VGA_TEXT_ADDR, BLANK_CELL * (layout.VGA_TEXT_SIZE // 2), layout.VGA_TEXT_SIZE,
              "text screen", structure=True),
         Blob(rom.ROM_ADDR, rom.rom_bytes(), rom.ROM_SIZE, "BIOS ROM", structure=True),
-        Blob(BOOT_SECTOR_ADDR, boot_sector[:SECTOR_SIZE], SECTOR_SIZE, "boot sector"),
+        Blob(layout.REAL_MODE_LOAD_ADDR, boot_sector[:SECTOR_SIZE], SECTOR_SIZE, "boot sector"),
     )
     start = rom.ROM_ADDR + rom.START
-    vcpus = (VcpuStart(Mode.REAL, start, 0, {"rdx": BOOT_DRIVE, "rsp": BOOT_SECTOR_ADDR}),) + tuple(
+    vcpus = (VcpuStart(Mode.REAL, start, 0, {"rdx": layout.REAL_MODE_BOOT_DRIVE, "rsp": layout.REAL_MODE_SP}),) + tuple(
         VcpuStart(Mode.REAL, start, 0, {}, runnable=False) for _ in range(cpus - 1))
     return BootSetup(blobs, RESERVED, vcpus, PlatformNeeds(irqchip=True, ap_start=AP_START_SIPI, bios=True))
