@@ -23,13 +23,19 @@ if TYPE_CHECKING:                 # types for mypy, not names at run time
         blink_enabled: bool                # attribute bit 7 blinks, rather than selecting a bright background
 
 
+# Bytes 0x80-0xFF in code page 437, as bytes(range(0x80, 0x100)).decode("cp437") gives them (a test
+# checks): written out, since importing the codec costs a screen's first use ~1 ms of start-up here.
+_UPPER_HALF = ("ÇüéâäàåçêëèïîìÄÅÉæÆôöòûùÿÖÜ¢£¥₧ƒáíóúñÑªº¿⌐¬½¼¡«»░▒▓│┤╡╢╖╕╣║╗╝╜╛┐└┴┬├─┼╞╟╚╔╩╦╠═╬╧╨╤╥╙╘╒╓╫╪┘┌"
+               "█▄▌▐▀αßΓπΣσµτΦΘΩδ∞φε∩≡±≥≤⌠⌡÷≈°∙·√ⁿ²■\xa0")
+
+
 def _code_page_437() -> Tuple[str, ...]:
     """Each byte's character as the VGA's ROM font draws it: code page 437 with its graphic characters
     for the control codes 0x01-0x1F and 0x7F (Python's cp437 codec keeps those as controls); NUL shows
     as a space."""
     controls = " ☺☻♥♦♣♠•◘○◙♂♀♪♫☼►◄↕‼¶§▬↨↑↓→←∟↔▲▼"
     return tuple(controls) + tuple(bytes(range(0x20, 0x7F)).decode("ascii")) + ("⌂",) \
-        + tuple(bytes(range(0x80, 0x100)).decode("cp437"))
+        + tuple(_UPPER_HALF)
 
 
 CODE_PAGE_437 = _code_page_437()

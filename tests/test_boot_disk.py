@@ -216,3 +216,8 @@ def test_a_stalled_stderr_does_not_keep_a_traced_run_past_its_timeout(tmp_path):
     finally:
         os.close(stderr)
         os.close(unread)
+
+
+def test_the_quick_checks_search_as_far_as_the_parsers_do():
+    from kvmrun.boot import multiboot, multiboot2, prepare
+    assert prepare.MULTIBOOT_SEARCH == multiboot.SEARCH_LIMIT and prepare.PROBE_BYTES == multiboot2.SEARCH_LIMIT

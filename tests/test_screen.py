@@ -449,3 +449,8 @@ def _region(shown: list, screen: Screen, tail: str, width: int, height: int):
 
 def _rows(line: str, width: int) -> list:
     return [line[i:i + width] for i in range(0, max(len(line), 1), width)]
+
+
+def test_the_written_out_upper_half_of_code_page_437_is_pythons():
+    from kvmrun import screen
+    assert screen._UPPER_HALF == bytes(range(0x80, 0x100)).decode("cp437")

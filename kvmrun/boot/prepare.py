@@ -42,6 +42,7 @@ KVMRUN_ABI = "kvmrun"
 BOOT_DISK = "boot sector"
 PROBE_BYTES = 32 * 1024            # the farthest any header is looked for (multiboot2's)
 MULTIBOOT_MAGIC, MULTIBOOT2_MAGIC = b"\x02\xb0\xad\x1b", b"\xd6\x50\x52\xe8"    # 0x1BADB002, 0xE85250D6
+MULTIBOOT_SEARCH = 8192            # multiboot's header lies in the first 8 KiB (multiboot2's: 32 KiB)
 
 
 class ImageBoot(NamedTuple):
@@ -117,26 +118,33 @@ def plan_image_bytes(config: BootConfig, image: bytes) -> ImageBoot:
 
 
 def _pc_kernel(config: BootConfig, image: bytes):
-    """The ImageBoot of a multiboot2, multiboot or PVH kernel, None for any other image. Each format's
-    modules are imported only when the formats before it were ruled out (start-up time counts)."""
+    """The ImageBoot of a multiboot2, multiboot or PVH kernel, None for any other image. A format's
+    parser is imported only when the formats before it were ruled out and the image can be one: its
+    magic somewhere in the first bytes, an ELF for PVH (start-up time counts)."""
     ram = RamLayout(config.memory)
     cmdline = config.cmdline or ""
     # What the kernel is told its file is (multiboot's command line starts with it): as the user wrote it.
     name = config.image if config.image_written is None else config.image_written
-    from . import multiboot2
-    header2 = multiboot2.probe(image)
+    header2 = None
+    if MULTIBOOT2_MAGIC in image[:PROBE_BYTES]:
+        from . import multiboot2
+        header2 = multiboot2.probe(image)
     if header2 is not None:
         from .protocols import multiboot2 as multiboot2_protocol
         protocol, plan = "multiboot2", lambda modules: multiboot2_protocol.plan(
             header2, image, name, ram, config.cpus, cmdline, modules)
     else:
-        from . import multiboot
-        header = multiboot.probe(image)
+        header = None
+        if MULTIBOOT_MAGIC in image[:MULTIBOOT_SEARCH]:
+            from . import multiboot
+            header = multiboot.probe(image)
         if header is not None:
             from .protocols import multiboot as multiboot_protocol
             protocol, plan = "multiboot", lambda modules: multiboot_protocol.plan(
                 header, image, name, ram, config.cpus, cmdline, modules)
         else:
+            if not is_elf(image):
+                return None
             from . import pvh
             entry = pvh.probe(image)
             if entry is None:
@@ -156,7 +164,7 @@ def _boot_disk_notes(head: bytes) -> Optional[Tuple[str, ...]]:
     (an os-image: boot sector and kernel in one file) does not stop it booting as the disk it is."""
     if is_elf(head) or not is_boot_sector(head):
         return None
-    if MULTIBOOT_MAGIC not in head[:8192] and MULTIBOOT2_MAGIC not in head:
+    if MULTIBOOT_MAGIC not in head[:MULTIBOOT_SEARCH] and MULTIBOOT2_MAGIC not in head:
         return ()                          # neither header can be there: their parsers need not load
     from . import multiboot, multiboot2
     try:
