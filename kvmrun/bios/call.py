@@ -8,12 +8,13 @@ with a bytearray for RAM. Pure: nothing here touches KVM.
 """
 from __future__ import annotations
 
+from .rom import overlaps_rom
+
 TYPE_CHECKING = False     # typing is not imported at run time: ~11 ms of every start (named_tuple.py)
 if TYPE_CHECKING:
     from typing import Callable, Optional
 
 REAL_MODE_TOP = 0x10FFF0          # FFFF:FFFF + 1 with A20 on: the highest byte real mode can address
-ROM_START, ROM_END = 0xF0000, 0x100000   # the BIOS area: guests may read it, no service writes it
 
 
 class Unsupported(Exception):
@@ -133,11 +134,7 @@ class BiosCall:
         end = addr + length
         if length < 0 or addr < 0 or end > REAL_MODE_TOP:
             raise BadBuffer(f"0x{addr:x}+0x{length:x} is beyond real mode's reach")
-        if writing and length and addr < ROM_END and ROM_START < end:
+        if writing and overlaps_rom(addr, length):
             raise BadBuffer(f"0x{addr:x}+0x{length:x} overlaps the BIOS area")
         if length and not self.mem.contains(addr, length):
             raise BadBuffer(f"0x{addr:x}+0x{length:x} is not all RAM")
-
-    def describe(self) -> str:
-        """How reports and traces name the call: `int 13h AH=42h`, with the caller."""
-        return f"int {self.vector:02X}h AH={self.ah:02X}h"

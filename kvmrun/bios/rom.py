@@ -38,6 +38,12 @@ VECTORS = 256
 IVT_SIZE = VECTORS * 4
 
 
+def overlaps_rom(addr: int, length: int) -> bool:
+    """Whether length bytes at addr touch the ROM, which no service or trap writes: KVM keeps it
+    read-only for the guest, but kvmrun's own writes to guest memory would change it."""
+    return length > 0 and addr < ROM_ADDR + ROM_SIZE and ROM_ADDR < addr + length
+
+
 def rom_bytes() -> bytes:
     # Beside this file (package data). Not importlib.resources: its import alone costs ~13 ms of start-up.
     with open(os.path.join(os.path.dirname(__file__), "rom.bin"), "rb") as f:

@@ -81,14 +81,14 @@ class BiosTrap:
         except Unsupported as err:
             if self.trace:
                 self.trace(trace_line(call, before, "not provided"))
-            raise DeviceFault(unsupported_summary(call, err), self._details(vector, cs, ip, sregs),
+            raise DeviceFault(unsupported_summary(call, err), self._details(vector, cs, ip),
                               code_at=self._caller(cs, ip)) from None
         except NotAService:
             raise self._not_a_service(call, regs, sregs) from None
         except InputEnded:
             raise DeviceFault(f"the guest waits for a key (int {vector:02X}h AH={call.ah:02X}h at {call.cs:04X}:"
                               f"{call.ip:04X}), but stdin has ended and every key was read: none can come",
-                              self._details(vector, cs, ip, sregs), code_at=self._caller(cs, ip)) from None
+                              self._details(vector, cs, ip), code_at=self._caller(cs, ip)) from None
         if self.trace:
             self.trace(trace_line(call, before))
         for name in _REGISTERS:
@@ -117,8 +117,7 @@ class BiosTrap:
     def _stack_holds(self, addr: int, length: int) -> bool:
         """Whether the trap may write the caller's stack there: RAM, and not the ROM, which KVM keeps
         read-only for the guest but which kvmrun's own writes would change."""
-        in_rom = addr < rom.ROM_ADDR + rom.ROM_SIZE and rom.ROM_ADDR < addr + length
-        return self.mem.contains(addr, length) and not in_rom
+        return self.mem.contains(addr, length) and not rom.overlaps_rom(addr, length)
 
     def _reboot(self, vcpu, regs, sregs) -> None:
         """int 19h: sector 0 read again to 0000:7C00 and started as at boot."""
@@ -149,14 +148,17 @@ class BiosTrap:
             summary = f"interrupt {call.vector:02X}h was taken{where}, and the guest set no handler for it"
         code_at = None if found.linear is None else (found.linear, found.ip,
                                                      f"{found.cs:04X}:{found.ip:04X}, where it was raised")
-        return DeviceFault(summary, (("vector", f"{call.vector:02X}h, kvmrun's BIOS stub at F000:"
-                                                f"{call.vector * rom.STUB_SIZE:04X}"),), code_at=code_at)
+        return DeviceFault(summary, (_vector_row(call.vector),), code_at=code_at)
 
-    def _details(self, vector: int, cs: int, ip: int, sregs):
-        return (("vector", f"{vector:02X}h, kvmrun's BIOS stub at F000:{vector * rom.STUB_SIZE:04X}"),
-                ("caller", f"{cs:04X}:{(ip - 2) & 0xFFFF:04X}"))
+    def _details(self, vector: int, cs: int, ip: int):
+        return (_vector_row(vector), ("caller", f"{cs:04X}:{(ip - 2) & 0xFFFF:04X}"))
 
     def _caller(self, cs: int, ip: int):
         """The `int` instruction (two bytes before the return address), for the report's code listing."""
         at = (ip - 2) & 0xFFFF
         return ((cs << 4) + at, at, f"{cs:04X}:{at:04X}, the call")
+
+
+def _vector_row(vector: int):
+    """The report's row naming the vector and its stub."""
+    return ("vector", f"{vector:02X}h, kvmrun's BIOS stub at F000:{vector * rom.STUB_SIZE:04X}")
