@@ -7,6 +7,7 @@ import struct
 import time
 
 from .. import layout
+from ..devices.serial import COM1_BASE
 
 TYPE_CHECKING = False     # typing is not imported at run time: ~11 ms of every start (named_tuple.py)
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ HARD_DISKS = 0x475                # how many
 VIDEO_ROWS_MINUS_1 = 0x484
 CHARACTER_HEIGHT = 0x485          # word
 
-COM1 = 0x3F8
+COM1 = COM1_BASE                  # the one UART, where the BIOS data area tells guests to find it
 TEXT_MODE = 0x03                  # 80x25, 16 colours
 COLUMNS, ROWS = 80, 25
 PAGE_SIZE = 0x1000                # 80*25*2 rounded up, as a BIOS pages the text buffer
