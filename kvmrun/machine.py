@@ -37,7 +37,7 @@ from .kvm.vm import Vm
 from .memory import GuestMemory
 from .options import BootConfig, refuse_more_cpus_than
 from .outcome import Outcome, Reason
-from .runtime.absorb import POST_PORT, KernelAbsorption
+from .runtime.absorb import KernelAbsorption
 from .runtime.hostloop import HostLoop
 from .runtime.machine import Machine
 
@@ -159,11 +159,13 @@ def exit_status(exit_code: Optional[str]) -> Callable[[int], int]:
 
 
 class _Devices:
-    """A PC's devices as kvmrun's guests see them, on one IO bus."""
+    """A PC's devices as kvmrun's guests see them, on one IO bus: a model for each device that
+    platform/devices.py's bus_devices lists, where it says (the list `kvmrun inspect` shows)."""
 
     def __init__(self, config: BootConfig, vm: Vm, irqchip: bool, output, serial_input, machine_finish):
-        from .devices.fw_cfg import FW_CFG_PORT, PORT_COUNT, FwCfg
-        from .devices.vga import VGA_PORT_BASE, VGA_PORT_COUNT, VgaRegisters
+        from .devices.fw_cfg import FwCfg
+        from .devices.vga import VgaRegisters
+        from .platform.devices import bus_devices
         self.bus = IoBus(strict=config.strict_io)
         self.lock = threading.Lock()           # device state is touched by one thread at a time
         set_irq = lambda level: None           # noqa: E731 - no interrupt controller to raise
@@ -172,25 +174,31 @@ class _Devices:
             set_irq = IrqLine(serial.COM1_IRQ, vm).set
         self.serial_source = getattr(serial_input, "queue", serial_input)
         self.uart = serial.Serial16550(output.put, self.serial_source, set_irq=set_irq)
-        self.bus.register(serial.COM1_BASE, serial.PORT_COUNT, self.uart)
-        status = exit_status(config.exit_code)
-        self.bus.register(exit_port.EXIT_PORT, 1, exit_port.ExitPort(lambda value: machine_finish(
-            Outcome.exit_port(status(value)))))
         self.vga = VgaRegisters()
-        self.bus.register(VGA_PORT_BASE, VGA_PORT_COUNT, self.vga)
-        self.bus.register(FW_CFG_PORT, PORT_COUNT, FwCfg(cpus=config.cpus, max_cpus=config.cpus,
-                                                         ram_size=config.memory, cmdline=config.cmdline))
-        self.bus.register(POST_PORT, 1, IgnoredPort())
+        self.rtc = None
+        status = exit_status(config.exit_code)
         on_reset = lambda: machine_finish(Outcome.reset())   # noqa: E731
         keyboard = i8042.I8042(on_reset)
-        self.bus.register(i8042.DATA_PORT, 1, keyboard.data)
-        self.bus.register(i8042.COMMAND_PORT, 1, keyboard.command)
-        self.rtc = None
-        if irqchip:          # the PC platform (PC kernels, boot disks): its clock and fast A20 gate too
+
+        def clock():
             from .devices import cmos
-            self.bus.register(i8042.SYSTEM_CONTROL_A_PORT, 1, i8042.SystemControlA(on_reset))
             self.rtc = cmos.Cmos(config.memory)
-            self.bus.register(cmos.CMOS_PORT, cmos.PORT_COUNT, self.rtc)
+            return self.rtc
+
+        models = {
+            "com1": lambda: self.uart,
+            "exit": lambda: exit_port.ExitPort(lambda value: machine_finish(Outcome.exit_port(status(value)))),
+            "vga": lambda: self.vga,
+            "fw_cfg": lambda: FwCfg(cpus=config.cpus, max_cpus=config.cpus, ram_size=config.memory,
+                                    cmdline=config.cmdline),
+            "post": IgnoredPort,
+            "i8042_data": lambda: keyboard.data,
+            "i8042_command": lambda: keyboard.command,
+            "port92": lambda: i8042.SystemControlA(on_reset),
+            "cmos": clock,
+        }
+        for device in bus_devices(config, irqchip):
+            self.bus.register(device.start, device.size, models[device.key]())
 
     def input_arrived(self) -> None:
         """New serial input: the UART's interrupt line may rise."""
