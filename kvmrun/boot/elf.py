@@ -141,7 +141,8 @@ def plan_elf(image: bytes) -> LoadPlan:
             raise LoaderError(f"malformed {kind}: {name} address 0x{ph.p_paddr:x} + size 0x{ph.p_memsz:x} "
                               "overflows the address space")
         segments.append(LoadSegment(addr=ph.p_paddr, data=view[ph.p_offset:ph.p_offset + ph.p_filesz],
-                                    memsz=ph.p_memsz, name=name))
+                                    memsz=ph.p_memsz, name=name, file_offset=ph.p_offset,
+                                    flags=segment_flags(ph.p_flags)))
         if physical_entry is None and ph.p_flags & PF_X and ph.p_vaddr <= entry < ph.p_vaddr + ph.p_memsz:
             physical_entry = entry - ph.p_vaddr + ph.p_paddr
     if not segments:
@@ -150,6 +151,11 @@ def plan_elf(image: bytes) -> LoadPlan:
         raise LoaderError(f"{kind}'s entry point 0x{entry:x} is not inside an executable PT_LOAD segment")
     _refuse_overlaps(kind, segments)
     return LoadPlan(kind=kind, default_mode=mode, entry=physical_entry, segments=tuple(segments))
+
+
+def segment_flags(p_flags: int) -> str:
+    """PF_R, PF_W and PF_X as readelf shows them: "R-X" for text, "RW-" for data."""
+    return "".join(letter if p_flags & bit else "-" for letter, bit in (("R", 4), ("W", 2), ("X", PF_X)))
 
 
 def _refuse_overlaps(kind: str, segments: List[LoadSegment]) -> None:

@@ -19,6 +19,8 @@ class LoadSegment(NamedTuple):
     data: Union[bytes, memoryview]  # copied to addr at apply time; a slice of the image, not a copy
     memsz: int                    # bytes [addr + len(data), addr + memsz) are zeroed
     name: str                     # how errors name it: "the image", "segment 1 (PT_LOAD)"
+    file_offset: int = 0          # where `data` starts in the image file (kvmrun inspect shows it)
+    flags: str = ""               # an ELF segment's p_flags as "R", "W", "X" letters ("R-X"); "" for raw
 
     @property
     def end(self) -> int:

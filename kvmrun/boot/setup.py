@@ -18,7 +18,7 @@ from .plan import Reserved, refuse_outside_ram, refuse_unreachable_entry, span
 
 TYPE_CHECKING = False     # typing is not imported at run time: ~11 ms of every start (named_tuple.py)
 if TYPE_CHECKING:
-    from typing import Mapping, NamedTuple, Sequence, Set, Tuple, Union
+    from typing import Mapping, NamedTuple, Optional, Sequence, Set, Tuple, Union
 else:
     from ..named_tuple import NamedTuple
 
@@ -35,6 +35,8 @@ class Blob(NamedTuple):
     size: int                       # >= len(data)
     name: str                       # how errors name it: "segment 1 (PT_LOAD)", "the image", "GDT"
     structure: bool = False         # the protocol's own (lies in its reserved ranges); else the guest's
+    file_offset: Optional[int] = None   # where `data` starts in the image file; None: not from the image
+    flags: str = ""                 # an ELF segment's p_flags ("R-X"), for kvmrun inspect
 
     @property
     def end(self) -> int:

@@ -36,7 +36,7 @@ def plan(boot_sector: bytes, ram: RamLayout, cpus: int, ticks: int) -> BootSetup
         Blob(layout.VGA_TEXT_ADDR, BLANK_CELL * (layout.VGA_TEXT_SIZE // 2), layout.VGA_TEXT_SIZE,
              "text screen", structure=True),
         Blob(rom.ROM_ADDR, rom.rom_bytes(), rom.ROM_SIZE, "BIOS ROM", structure=True),
-        Blob(layout.REAL_MODE_LOAD_ADDR, boot_sector[:SECTOR_SIZE], SECTOR_SIZE, "boot sector"),
+        Blob(layout.REAL_MODE_LOAD_ADDR, boot_sector[:SECTOR_SIZE], SECTOR_SIZE, "boot sector", file_offset=0),
     )
     start = rom.ROM_ADDR + rom.START
     vcpus = (VcpuStart(Mode.REAL, start, 0, {"rdx": layout.REAL_MODE_BOOT_DRIVE, "rsp": layout.REAL_MODE_SP}),) + tuple(

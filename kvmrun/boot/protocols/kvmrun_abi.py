@@ -26,7 +26,8 @@ def plan(image_plan: LoadPlan, ram: RamLayout, cpus: int, mode: Mode, one_gib_pa
     do not fit in RAM; everything else is for check_setup to judge."""
     structures = plan_boot_structures(mode, ram, cpus, one_gib_pages)
     own, cr3 = _structures(mode, ram, one_gib_pages)
-    image = tuple(Blob(seg.addr, seg.data, seg.memsz, seg.name) for seg in image_plan.segments)
+    image = tuple(Blob(seg.addr, seg.data, seg.memsz, seg.name, file_offset=seg.file_offset, flags=seg.flags)
+                  for seg in image_plan.segments)
     vcpus = tuple(VcpuStart(mode, image_plan.entry, cr3, _registers(mode, index, cpus, ram, structures.stack_tops))
                   for index in range(cpus))
     return BootSetup(blobs=own + image, reserved=structures.reserved, vcpus=vcpus, needs=PlatformNeeds(),

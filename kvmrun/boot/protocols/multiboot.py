@@ -108,7 +108,7 @@ def load_kernel(protocol: str, address: Optional[AddressFields], entry: Optional
     if address is not None:
         assert entry is not None, "address fields come with an entry"
         view = memoryview(image)[address.file_offset:address.file_offset + address.load_size]
-        return (Blob(address.load_addr, view, address.mem_size, "the kernel"),), entry
+        return (Blob(address.load_addr, view, address.mem_size, "the kernel", file_offset=address.file_offset),), entry
     elf = plan_elf(image)
     blobs = kernel_blobs(elf)
     for blob in blobs:

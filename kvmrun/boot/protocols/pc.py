@@ -48,7 +48,8 @@ def c_string(text: str) -> bytes:
 
 
 def kernel_blobs(plan: LoadPlan) -> Tuple[Blob, ...]:
-    return tuple(Blob(seg.addr, seg.data, seg.memsz, seg.name) for seg in plan.segments)
+    return tuple(Blob(seg.addr, seg.data, seg.memsz, seg.name, file_offset=seg.file_offset, flags=seg.flags)
+                 for seg in plan.segments)
 
 
 def end_of(blobs: Sequence[Blob]) -> int:
