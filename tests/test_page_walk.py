@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from kvmrun import paging
-from kvmrun.debug.page_walk import (CR0_PG, CR4_LA57, CR4_PAE, CR4_PSE, EFER_LME, EFER_NXE, GiB, MiB, Translation,
-                                    memory_reader, ram_reader, read_linear, translate)
+from kvmrun.debug.page_walk import (CR0_PG, CR4_LA57, CR4_PAE, CR4_PSE, EFER_LME, EFER_NXE, GiB, Mapping, MiB,
+                                    Translation, long_mode_mappings, memory_reader, ram_reader, read_linear,
+                                    translate)
 from kvmrun.memory import GuestMemory
 
 PE = 1
@@ -418,3 +419,38 @@ def test_random_bytes_as_page_tables_never_raise(ram, regs, linear, max_phys_bit
         assert where.physical % where.page_size == linear % where.page_size
     data = read_linear(linear, length, cr0, cr3, cr4, efer, read, max_phys_bits)
     assert data is None or len(data) == length
+
+
+# --- enumerating what long mode maps ----------------------------------------------------------------
+
+@pytest.mark.parametrize("one_gib_pages", [True, False])
+def test_mappings_of_kvmrun_identity_tables_are_one_identity_run(one_gib_pages):
+    tables, data = IDENTITY[one_gib_pages]
+    runs = long_mode_mappings(tables.cr3, CR4_PAE, LONG["efer"], ram_reader(data, 0x1000))
+    assert runs == [Mapping(0, 0, tables.span, GiB if one_gib_pages else 2 * MiB, True, False, True)]
+
+
+def test_mappings_split_where_rights_or_physical_addresses_change():
+    ram, tables = long_tables()
+    runs = long_mode_mappings(tables.cr3, CR4_PAE, LONG["efer"] | EFER_NXE, ram.read)
+    assert runs == [Mapping(0, 0, 4 * GiB, GiB, True, False, True),
+                    Mapping(KERNEL + 0x1000, 0x30000, 0x1000, 4096, True, False, True),
+                    Mapping(KERNEL + 0x2000, 0x31000, 0x1000, 4096, False, True, False)]
+    # Without NXE, the XD page's entry has a reserved bit set: the CPU would fault, so it is not listed.
+    assert long_mode_mappings(tables.cr3, CR4_PAE, LONG["efer"], ram.read)[-1].linear == KERNEL + 0x1000
+
+
+def test_mappings_of_tables_that_point_at_themselves_end():
+    ram = Ram(1 * MiB)
+    for index in range(512):
+        ram.u64(0x1000, index, 0x1000 | P | RW)          # every entry of every level: this same table
+    runs = long_mode_mappings(0x1000, CR4_PAE, LONG["efer"], ram.read, max_entries=5000)
+    # The last level reads the table as page table entries: 4 KiB pages at 0x1000, the enumeration cut short.
+    assert runs and all(run.physical == 0x1000 and run.page_size == 4096 for run in runs)
+    assert sum(run.size for run in runs) <= 5000 * 4096
+
+
+def test_mappings_of_a_table_outside_ram_are_none():
+    ram, tables = long_tables()
+    ram.u64(tables.cr3, 0, 0x7FFF_0000_0000 | P)
+    assert long_mode_mappings(tables.cr3, CR4_PAE, LONG["efer"], ram.read)[0].linear == KERNEL + 0x1000

@@ -232,3 +232,61 @@ def _walk_tables(linear: int, table: int, shifts: Tuple[int, ...], reserved: int
 
 def _rights(entry: int, writable: bool, user: bool, executable: bool) -> Tuple[bool, bool, bool]:
     return writable and bool(entry & WRITABLE), user and bool(entry & USER), executable and not entry & XD
+
+
+class Mapping(NamedTuple):
+    """A run of linear addresses mapped to consecutive physical ones by pages of one size and rights."""
+    linear: int
+    physical: int
+    size: int
+    page_size: int
+    writable: bool
+    user: bool
+    executable: bool
+
+
+def long_mode_mappings(cr3: int, cr4: int, efer: int, read_phys: ReadPhys,
+                       max_phys_bits: int = MAX_PHYS_BITS, max_entries: int = 1 << 20) -> List[Mapping]:
+    """Everything 4-level (5-level with CR4.LA57) paging maps, in linear order, adjacent pages merged
+    into runs. The tables are enumerated for present entries, and each page found is confirmed by
+    translate(), so a page reported here is one the walk (and the CPU) reaches; a table outside RAM
+    maps nothing. Guest tables may point back at themselves and so name 512**4 pages: the enumeration
+    stops after `max_entries` present entries (kvmrun's own identity map of 64 GiB has 32,800)."""
+    levels = 5 if cr4 & CR4_LA57 else 4
+    width = 12 + 9 * levels
+    cr0 = CR0_PG | 1
+    efer |= EFER_LME
+    mask = _address_mask(max_phys_bits)
+    runs: List[Mapping] = []
+    budget = [max_entries]
+
+    def visit(table: int, shift: int, base: int) -> None:
+        data = read_phys(table, PAGE)
+        if data is None or len(data) != PAGE:
+            return
+        for index, entry in enumerate(struct.unpack("<512Q", data)):
+            if not entry & PRESENT:
+                continue
+            budget[0] -= 1
+            if budget[0] < 0:
+                return
+            linear = base | index << shift
+            if shift > 12 and not (shift <= 30 and entry & PAGE_SIZE_BIT):
+                visit(entry & mask, shift - 9, linear)
+                continue
+            if linear >> (width - 1):
+                linear |= ~((1 << width) - 1) & ((1 << 64) - 1)     # the upper half, sign-extended
+            where = translate(linear, cr0, cr3, cr4 | CR4_PAE, efer, read_phys, max_phys_bits)
+            if where is None or where.page_size != 1 << shift:
+                continue
+            last = runs[-1] if runs else None
+            if (last is not None and last.linear + last.size == linear and last.physical + last.size == where.physical
+                    and (last.page_size, last.writable, last.user, last.executable)
+                    == (where.page_size, where.writable, where.user, where.executable)):
+                runs[-1] = last._replace(size=last.size + where.page_size)
+            else:
+                runs.append(Mapping(linear, where.physical, where.page_size, where.page_size, where.writable,
+                                    where.user, where.executable))
+
+    visit(cr3 & mask, width - 9, 0)
+    return runs
