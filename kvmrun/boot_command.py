@@ -97,6 +97,15 @@ def report_fault(fault) -> None:
     Console(stderr=True, highlight=False).print(fault)
 
 
+def config_from_command_line(image: str, values: Dict[str, Any]):
+    """A BootConfig from the command line's option values (text, True for a switch, a tuple of texts for
+    a repeatable option): `kvmrun boot` and `kvmrun inspect` read their options alike. OptionError for
+    a bad value."""
+    from .options import boot_config, parse_option_text
+    return boot_config(image, {name: value if isinstance(value, bool) else parse_option_text(name, value)
+                               for name, value in values.items() if value not in (None, ())})
+
+
 def run_boot(image: str, screen: str, values: Dict[str, Any], closed: FrozenSet[int],
              exiting: bool = False) -> int:
     """Boot `image` with the options' command-line values (text, True for a switch, a tuple of texts
@@ -106,13 +115,11 @@ def run_boot(image: str, screen: str, values: Dict[str, Any], closed: FrozenSet[
     process that goes on, such as a test runner calling the CLI."""
     from .signals import Interrupted, ending_signals
     from .machine import boot as boot_machine
-    from .options import boot_config, parse_option_text
     from .stdio import guest_input, guest_output
     from .terminal import raw_input_mode
 
     try:
-        config = boot_config(image, {name: value if isinstance(value, bool) else parse_option_text(name, value)
-                                     for name, value in values.items() if value not in (None, ())})
+        config = config_from_command_line(image, values)
     except OptionError as err:
         return fail(err)
     output = guest_output(fileno(sys.stdout, 1))

@@ -138,6 +138,39 @@ def boot(image, screen, **values):
     return run_boot(image, screen, values, CLOSED_STANDARD_FDS)
 
 
+INSPECT_EXAMPLES = """\b
+Examples:
+  kvmrun inspect guest.elf                   format, segments, GDT, page tables, registers, devices
+  kvmrun inspect -c 4 myos.elf --module initrd.img
+                                             with the options it would boot with
+  kvmrun inspect --json boot.img | jq .vcpus[0].regs
+\b
+Exit status: 0 the plan was shown; 2 bad command line or image (the message `kvmrun boot` gives), or
+stdout could not be written; 141 stdout closed by its reader. /dev/kvm is not opened.
+"""
+
+
+@main.command(cls=type(boot), epilog=INSPECT_EXAMPLES)
+@click.argument("image")
+@boot_options
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as one JSON object (for scripts).")
+def inspect(image, as_json, **values):
+    """Show how IMAGE would boot, without running it: how its format was found, the boot protocol, its
+    segments (file -> guest RAM), kvmrun's structures (GDT, page tables, boot information), every vCPU's
+    registers at its first instruction, and the machine's devices. The same plan `kvmrun boot` runs."""
+    from .boot.describe import describe
+    from .boot_command import config_from_command_line
+    try:
+        plan = describe(config_from_command_line(image, values))
+    except KvmrunError as err:
+        return _fail(err)
+    if as_json:
+        import json
+        return _print_or_fail(json.dumps(plan, indent=2) + "\n")
+    from .report.boot_plan import plan_text
+    return _print_or_fail(plan_text(plan, _width(), sys.stdout.isatty()))
+
+
 TEST_EXAMPLES = """\b
 Examples:
   kvmrun test                                 run the guests in ./kvmrun.toml

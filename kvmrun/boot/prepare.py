@@ -47,10 +47,13 @@ MULTIBOOT_SEARCH = 8192            # multiboot's header lies in the first 8 KiB 
 
 class ImageBoot(NamedTuple):
     """How an image boots: the protocol's name, the mode vCPU 0 starts in, and the protocol's setup
-    for the host's page sizes (one_gib_pages -> BootSetup, not yet checked)."""
+    for the host's page sizes (one_gib_pages -> BootSetup, not yet checked); for kvmrun inspect, the
+    image's format and what in it decided the protocol."""
     protocol: str
     mode: Mode
     setup_for: Callable[[bool], BootSetup]
+    format: str = ""
+    detected: str = ""
 
 
 @contextlib.contextmanager
@@ -112,9 +115,15 @@ def plan_image_bytes(config: BootConfig, image: bytes) -> ImageBoot:
     refuse_kernel_options(config, kind)
     refuse_boot_disk_options(config, kind)
     refuse_smp_in_real_mode(config, mode)
+    if config.mode is not None:
+        detected = f"--mode {mode.value}: kvmrun's own ABI, whatever headers the image has"
+    elif is_elf(image):
+        detected = "the ELF magic, without a multiboot2 or multiboot header or a PVH note"
+    else:
+        detected = "no ELF magic, kernel header or boot signature: a raw image"
     from .protocols import kvmrun_abi       # its structures (page tables, GDT) are not a boot disk's cost
     return ImageBoot(KVMRUN_ABI, mode, lambda one_gib_pages: kvmrun_abi.plan(
-        image_plan, RamLayout(config.memory), config.cpus, mode, one_gib_pages))
+        image_plan, RamLayout(config.memory), config.cpus, mode, one_gib_pages), image_plan.kind, detected)
 
 
 def _pc_kernel(config: BootConfig, image: bytes):
@@ -133,6 +142,8 @@ def _pc_kernel(config: BootConfig, image: bytes):
         from .protocols import multiboot2 as multiboot2_protocol
         protocol, plan = "multiboot2", lambda modules: multiboot2_protocol.plan(
             header2, image, name, ram, config.cpus, cmdline, modules)
+        detected = f"a multiboot2 header at offset 0x{header2.offset:x} (searched: the first 32 KiB)"
+        loaded_by = "its address tag" if header2.address is not None else "its program headers"
     else:
         header = None
         if MULTIBOOT_MAGIC in image[:MULTIBOOT_SEARCH]:
@@ -142,6 +153,8 @@ def _pc_kernel(config: BootConfig, image: bytes):
             from .protocols import multiboot as multiboot_protocol
             protocol, plan = "multiboot", lambda modules: multiboot_protocol.plan(
                 header, image, name, ram, config.cpus, cmdline, modules)
+            detected = f"a multiboot header at offset 0x{header.offset:x} (searched: the first 8 KiB)"
+            loaded_by = "its address fields" if header.address is not None else "its program headers"
         else:
             if not is_elf(image):
                 return None
@@ -152,10 +165,15 @@ def _pc_kernel(config: BootConfig, image: bytes):
             from .protocols import pvh as pvh_protocol
             protocol, plan = "PVH", lambda modules: pvh_protocol.plan(
                 entry, image, name, ram, config.cpus, cmdline, modules)
+            detected = f"an ELF note XEN_ELFNOTE_PHYS32_ENTRY (PVH entry 0x{entry:x})"
+            loaded_by = "its program headers"
     refuse_raw_only_options(config, f"a {protocol}")
     refuse_boot_disk_options(config, f"a {protocol} kernel")
     setup = plan(_read_modules(config, plan, ram)) if config.modules else plan(())
-    return ImageBoot(protocol, Mode.PROTECTED, lambda one_gib_pages: setup)   # the PC machine has no page tables
+    elf_kind = {1: "ELF32", 2: "ELF64"}.get(image[4]) if is_elf(image) and len(image) > 4 else None
+    image_format = f"{protocol} kernel, {elf_kind or 'binary'} loaded by {loaded_by}"
+    return ImageBoot(protocol, Mode.PROTECTED, lambda one_gib_pages: setup,    # the PC machine has no page tables
+                     image_format, detected)
 
 
 def _boot_disk_notes(head: bytes) -> Optional[Tuple[str, ...]]:
@@ -201,7 +219,9 @@ def _boot_disk(config: BootConfig, image: bytes, notes: Tuple[str, ...] = ()) ->
     from ..bios.data_area import ticks_since_midnight
     from .protocols import bios
     setup = bios.plan(image, RamLayout(config.memory), config.cpus, ticks_since_midnight())._replace(notes=notes)
-    return ImageBoot(BOOT_DISK, Mode.REAL, lambda one_gib_pages: setup)
+    detected = ("the boot signature 0x55 0xAA at offset 510" +
+                (", and a kernel header kvmrun cannot use" if notes else ", and no kernel header in the first 32 KiB"))
+    return ImageBoot(BOOT_DISK, Mode.REAL, lambda one_gib_pages: setup, "boot disk (raw)", detected)
 
 
 def _read_modules(config: BootConfig, plan: Callable[[tuple], BootSetup], ram: RamLayout):
