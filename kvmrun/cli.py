@@ -42,6 +42,42 @@ def _parsing(make_context, *args, **kwargs):
         raise _StdoutFailed(err) from None
 
 
+class _BootCommand(_ParsedCommand):
+    """`kvmrun boot`: a flag whose value may be left out (`--trace`) gets its value here as the launcher
+    reads it (options.takes_next_word), which click alone cannot: it would take the image for it."""
+
+    def parse_args(self, ctx, args):
+        return super().parse_args(ctx, _spell_out_bare_flags(list(args), self.params))
+
+
+def _spell_out_bare_flags(args, params):
+    """`--trace IMAGE` -> `--trace=exits IMAGE`, `--trace bios IMAGE` -> `--trace=bios IMAGE`; the
+    values of other options and everything after `--` are left alone."""
+    from .options import takes_next_word
+    bare = {flag: option for option in OPTIONS if option.bare is not None for flag in option.flags}
+    valued = {flag for param in params if isinstance(param, click.Option) and not param.is_flag
+              for flag in param.opts} - set(bare)
+    spelled: list = []
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        index += 1
+        if arg == "--":
+            return spelled + args[index - 1:]
+        option = bare.get(arg)
+        if option is None:
+            spelled.append(arg)
+            if arg in valued and index < len(args):
+                spelled.append(args[index])          # another option's value, whatever it looks like
+                index += 1
+        elif index < len(args) and takes_next_word(option, args[index]):
+            spelled.append(f"{arg}={args[index]}")
+            index += 1
+        else:
+            spelled.append(f"{arg}={option.bare}")
+    return spelled
+
+
 class KvmrunGroup(click.Group):
     """Usage errors as one line, `kvmrun: error: ...`, with status 2 and where to find help."""
 
@@ -126,7 +162,7 @@ def boot_options(command):
     return command
 
 
-@main.command(epilog=BOOT_EXAMPLES)
+@main.command(cls=_BootCommand, epilog=BOOT_EXAMPLES)
 @click.argument("image")
 @boot_options
 @click.option("--screen", "screen", type=click.Choice(SCREEN_CHOICES), default=SCREEN_AUTO, show_default=True,

@@ -42,10 +42,11 @@ def _exit_now(status: int) -> None:
 
 def read_boot_args(args: List[str]) -> Optional[Tuple[str, str, Dict[str, Any]]]:
     """(image, screen, option values as the command line gives them) when `args` are only options
-    kvmrun boot knows, each spelled out (`--flag value`, `--flag=value`, `-m value`, switches) and one
-    image; None for anything else, which click then reads (and explains)."""
+    kvmrun boot knows, each spelled out (`--flag value`, `--flag=value`, `-m value`, switches, `--trace`
+    with or without its value) and one image; None for anything else, which click then reads (and
+    explains)."""
     from .console import SCREEN_AUTO, SCREEN_CHOICES
-    from .options import OPTIONS
+    from .options import OPTIONS, takes_next_word
     by_flag = {flag: option for option in OPTIONS for flag in option.flags}
     values: Dict[str, Any] = {}
     screen = SCREEN_AUTO
@@ -71,7 +72,13 @@ def read_boot_args(args: List[str]) -> Optional[Tuple[str, str, Dict[str, Any]]]
                 return None
             values[option.name] = True
             continue
-        if not equals:
+        if not equals and option is not None and option.bare is not None:
+            if index < len(args) and takes_next_word(option, args[index]):
+                value = args[index]              # `--trace bios IMAGE`
+                index += 1
+            else:
+                value = option.bare              # `--trace IMAGE`, `--trace` last
+        elif not equals:
             if index >= len(args):
                 return None                      # a flag without its value
             value = args[index]

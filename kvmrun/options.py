@@ -50,6 +50,10 @@ class Option(NamedTuple):
     switch: bool = False                # a flag without a value on the command line
     multiple: bool = False              # repeatable on the command line; a list elsewhere
     from_text: Optional[Callable[[str], Any]] = None   # command-line text -> a value for `parse`
+    # The value of the flag given alone on the command line (`--trace`): it then takes the next word as
+    # its value only when it is one (`--trace bios IMAGE`), never the image (`--trace IMAGE`); see
+    # takes_next_word. None: the flag always needs a value.
+    bare: Optional[str] = None
 
     @property
     def flag(self) -> str:
@@ -224,13 +228,51 @@ def parse_disk(value) -> Optional[str]:
     return value
 
 
-TRACE_CHOICES = ("bios",)
+# What --trace can list, in the order a canonical value names them: every exit (and each BIOS call,
+# where the machine has BIOS services), each KVM call setting the machine up, BIOS calls alone.
+TRACE_KINDS = ("exits", "setup", "bios")
+TRACE_BARE = "exits"                    # `--trace` alone; True in Python and manifests
 
 
 def parse_trace(value) -> Optional[str]:
-    if value is None or value in TRACE_CHOICES:
-        return value
-    raise ValueError(f"must be {' or '.join(repr(choice) for choice in TRACE_CHOICES)}, not {_shown(value)}")
+    """None, or the kinds asked for as one canonical text: "exits", "setup,bios". Takes a comma-separated
+    text, a list of kinds, or a bool (True: as `--trace` alone, False: off)."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        return TRACE_BARE
+    if isinstance(value, str):
+        words = [word.strip() for word in value.split(",")]
+    elif isinstance(value, (list, tuple)) and all(isinstance(word, str) for word in value):
+        words = [word.strip() for word in value]
+    else:
+        words = [""]
+    if not words or any(word not in TRACE_KINDS for word in words):
+        kinds = ", ".join(repr(kind) for kind in TRACE_KINDS[:-1]) + f" or {TRACE_KINDS[-1]!r}"
+        raise ValueError(f"must be {kinds}, or several of them separated by commas, not {_shown(value)}")
+    return ",".join(kind for kind in TRACE_KINDS if kind in words)
+
+
+def trace_kinds(trace: Optional[str]) -> Tuple[str, ...]:
+    """A parsed --trace value as its kinds: () when tracing is off."""
+    return tuple(trace.split(",")) if trace else ()
+
+
+def traced_kinds(config: "BootConfig") -> Tuple[str, ...]:
+    """What a run traces: --trace's kinds; --trace-file without --trace traces as --trace alone."""
+    return trace_kinds(config.trace or (TRACE_BARE if config.trace_file else None))
+
+
+def parse_trace_file(value) -> Optional[str]:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"must be a file name, not {_shown(value)}")
+    if not value:
+        raise ValueError("needs a file name, not an empty text")
+    if "\0" in value:
+        raise ValueError("must not contain a NUL character")
+    return value
 
 
 def parse_switch(value) -> bool:
@@ -273,8 +315,16 @@ OPTIONS: Tuple[Option, ...] = (
            help="Boot sectors: the disk int 13h reads and writes (default: the image itself, from sector 0)."),
     Option("disk_writable", ("--disk-writable",), parse_switch, default=False, switch=True,
            help="Boot sectors: the guest's int 13h writes change the disk's file (default: a private copy)."),
-    Option("trace", ("--trace",), parse_trace, metavar="[bios]",
-           help="List on stderr every BIOS call (int, registers in and out, caller) as it happens."),
+    Option("trace", ("--trace",), parse_trace, metavar="[=exits,setup,bios]", bare=TRACE_BARE,
+           help="List on stderr, as they happen: every exit (time, vCPU, reason, port or address, size, "
+                "data, device) and, for boot sectors, every BIOS call (--trace alone, or =exits); each KVM "
+                "call setting the machine up (=setup); BIOS calls only (=bios). Kinds combine: "
+                "--trace=exits,setup."),
+    Option("trace_file", ("--trace-file",), parse_trace_file, metavar="FILE",
+           help="Write the trace to FILE instead of stderr (replaced; --trace alone if no --trace)."),
+    Option("stats", ("--stats",), parse_switch, default=False, switch=True,
+           help="After the run, a table on stderr: exits by reason, port, device and vCPU, time in the guest "
+                "and in kvmrun, and what KVM handled without kvmrun."),
 )
 BY_NAME: Dict[str, Option] = {option.name: option for option in OPTIONS}
 
@@ -296,7 +346,9 @@ class BootConfig(NamedTuple):
     exit_code: Optional[str] = None      # None: "value"
     disk: Optional[str] = None           # None: the image is the disk
     disk_writable: bool = False
-    trace: Optional[str] = None
+    trace: Optional[str] = None          # canonical: trace_kinds() splits it
+    trace_file: Optional[str] = None
+    stats: bool = False
     # The image's path as the user wrote it, when kvmrun opens it elsewhere (a manifest's, found from the
     # manifest's folder): what a multiboot kernel's command line starts with. None: `image`. Not an option.
     image_written: Optional[str] = None
@@ -313,6 +365,16 @@ def parse_option(name: str, value) -> Any:
         return BY_NAME[name].parse(value)
     except ValueError as err:
         raise OptionError(name, str(err)) from None
+
+
+def takes_next_word(option: Option, word: str) -> bool:
+    """Whether a flag with a bare value takes `word`, the word after it, as its value: only a word it
+    accepts. The launcher and click read a command line by this one rule."""
+    try:
+        option.parse(option.from_text(word) if option.from_text else word)
+    except ValueError:
+        return False
+    return True
 
 
 def parse_option_text(name: str, text: str) -> Any:
@@ -361,7 +423,7 @@ def refuse_kernel_options(config: BootConfig, image_kind: str) -> None:
 def refuse_boot_disk_options(config: BootConfig, image_kind: str) -> None:
     """--disk, --disk-writable and --trace bios reach only the BIOS a boot disk gets."""
     for name, flag_set in (("disk", config.disk is not None), ("disk_writable", config.disk_writable),
-                           ("trace", config.trace == "bios")):
+                           ("trace", "bios" in trace_kinds(config.trace))):
         if flag_set:
             raise OptionError(name, f"applies to boot sectors (images with the 0x55 0xAA signature, booted "
                                     f"without --mode), which get kvmrun's BIOS; {image_kind} has none")

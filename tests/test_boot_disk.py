@@ -121,7 +121,7 @@ def test_cli_errors_are_one_line_with_status_2(tmp_path):
     image = write(tmp_path, SIGNED)
     for args, words in (([ "--irqchip", "off", image], "--irqchip off leaves a boot sector's BIOS"),
                         (["--disk", str(tmp_path / "none.img"), image], "no such file"),
-                        (["--trace", "exits", image], "--trace must be 'bios'"),
+                        (["--trace=bogus", image], "--trace must be 'exits', 'setup' or 'bios'"),
                         (["--disk-writable", write(tmp_path, b"\xF4", "raw.bin")], "applies to boot sectors")):
         result = run_kvmrun("boot", *args)
         lines = result.stderr.decode().splitlines()
