@@ -268,6 +268,7 @@ class FaultReport:
     code_ip: Optional[int] = None              # the address code[0] has in the guest; None: RIP
     code_where: str = "RIP"                    # what the code is, when not the bytes at RIP
     emulation: Optional[EmulationFailure] = None   # for KVM_INTERNAL_ERROR_EMULATION
+    kind: str = "guest fault"                  # or "breakpoint": --until's stop, the same registers shown
 
     def code_bits(self) -> int:
         """The code size the vCPU executes in: 16 in real and virtual-8086 mode, 64 in 64-bit mode,
@@ -315,7 +316,8 @@ def render(report: FaultReport):
     from rich.table import Table
     from rich.text import Text
 
-    header = Text.assemble(("guest fault", "bold red"), f" on vCPU {report.vcpu}: ",
+    fault = report.kind == "guest fault"
+    header = Text.assemble((report.kind, "bold red" if fault else "bold green"), f" on vCPU {report.vcpu}: ",
                            (report.exit, "bold"), f"\n{report.summary}")
     parts: List = [header]
     explanation = report.explanation()
@@ -353,7 +355,7 @@ def render(report: FaultReport):
         parts.append(Text(code_listing(report)))
     elif report.regs:
         parts.append(Text(f"code at {report.code_where}: not in guest RAM"))
-    return Panel(Group(*parts), title="kvmrun", border_style="red", expand=False)
+    return Panel(Group(*parts), title="kvmrun", border_style="red" if fault else "green", expand=False)
 
 
 def code_listing(report: FaultReport) -> str:

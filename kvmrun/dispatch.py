@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 class Pause(NamedTuple):
     why: str                      # "step", "breakpoint", "watchpoint"
+    debug_status: int = 0         # DR6 as the debug exit gave it: which debug register hit
 
 
 class _Marker:
@@ -103,7 +104,8 @@ def handle_exit(ctx: ExitContext, reason: int, exit) -> Any:
     if kind is exits.Hlt:
         return ctx.on_halt()
     if kind is exits.Debug:
-        return Pause("step" if exit.dr6 & (1 << 14) else "breakpoint")
+        # A debug register that hit (B0-B3) outranks the single step that may have come with it.
+        return Pause("step" if exit.single_step and not exit.dr6 & 0xF else "breakpoint", exit.dr6)
     return _ending(ctx, reason, exit, exits)
 
 

@@ -61,7 +61,7 @@ class RealModeHalt:
 
 
 def capture_fault(vcpu, mem: GuestMemory, exit_name: str, summary: str, details=(), at_rip=False,
-                  code_at=None, emulation_data=None):
+                  code_at=None, emulation_data=None, kind: str = "guest fault"):
     """Snapshot the vCPU for a FaultReport; what cannot be read is left out rather than guessed.
     `at_rip` ends the summary with RIP as KVM left it at the exit (on the instruction for an IN; KVM
     may already have stepped past an OUT). `code_at` = (linear address, IP, what it is) shows the
@@ -72,7 +72,7 @@ def capture_fault(vcpu, mem: GuestMemory, exit_name: str, summary: str, details=
         regs_struct = vcpu.get_regs()
         sregs = vcpu.get_sregs()
     except Exception:
-        return FaultReport(vcpu=vcpu.index, exit=exit_name, summary=summary, details=tuple(details))
+        return FaultReport(vcpu=vcpu.index, exit=exit_name, summary=summary, details=tuple(details), kind=kind)
     regs = {name: getattr(regs_struct, name) for name in GENERAL_REGISTERS}
     control = {name: getattr(sregs, name) for name in ("cr0", "cr2", "cr3", "cr4", "efer")}
     segments = {}
@@ -98,4 +98,4 @@ def capture_fault(vcpu, mem: GuestMemory, exit_name: str, summary: str, details=
         summary += f" at RIP 0x{regs['rip']:x}"
     return FaultReport(vcpu=vcpu.index, exit=exit_name, summary=summary, details=tuple(details), regs=regs,
                        control=control, segments=segments, tables=tables, code_address=physical, code=code,
-                       code_ip=code_ip, code_where=code_where, emulation=emulation)
+                       code_ip=code_ip, code_where=code_where, emulation=emulation, kind=kind)

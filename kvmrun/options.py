@@ -228,6 +228,46 @@ def parse_disk(value) -> Optional[str]:
     return value
 
 
+def parse_gdb(value) -> Optional[Tuple[str, int]]:
+    """`PORT` (localhost) or `HOST:PORT` -> (host, port); port 0 lets the system choose one."""
+    if value is None or isinstance(value, tuple) and len(value) == 2:
+        return value if value is None else (_gdb_host(value[0]), _gdb_port(value[1]))
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ValueError(f"must be PORT or HOST:PORT, not {_shown(value)}")
+    host, colon, port = str(value).rpartition(":")
+    return _gdb_host(host if colon else ""), _gdb_port(port)
+
+
+def _gdb_host(host) -> str:
+    if not isinstance(host, str) or any(char.isspace() or char == "\0" for char in host):
+        raise ValueError(f"must name a host without spaces, not {_shown(host)}")
+    # Localhost unless a host is given: a gdb stub is full control of the guest.
+    return host.strip("[]") or "127.0.0.1"
+
+
+def _gdb_port(port) -> int:
+    try:
+        number = int(port) if not isinstance(port, bool) else -1
+    except (TypeError, ValueError):
+        raise ValueError(f"must be PORT or HOST:PORT with a port number, not {_shown(port)}") from None
+    if not 0 <= number <= 65535:
+        raise ValueError(f"must have a port from 0 to 65535, not {number}")
+    return number
+
+
+def parse_until(value) -> Optional[str]:
+    """A symbol of the ELF image, or an address (0x...): checked against the image once it is read."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = hex(value)
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"must be a symbol or an address, not {_shown(value)}")
+    if "\0" in value or any(char.isspace() for char in value):
+        raise ValueError(f"must be a symbol or an address without spaces, not {_shown(value)}")
+    return value
+
+
 # What --trace can list, in the order a canonical value names them: every exit (and each BIOS call,
 # where the machine has BIOS services), each KVM call setting the machine up, BIOS calls alone.
 TRACE_KINDS = ("exits", "setup", "bios")
@@ -315,6 +355,12 @@ OPTIONS: Tuple[Option, ...] = (
            help="Boot sectors: the disk int 13h reads and writes (default: the image itself, from sector 0)."),
     Option("disk_writable", ("--disk-writable",), parse_switch, default=False, switch=True,
            help="Boot sectors: the guest's int 13h writes change the disk's file (default: a private copy)."),
+    Option("gdb", ("--gdb",), parse_gdb, metavar="[HOST:]PORT",
+           help="Stop every vCPU before the first instruction and wait for gdb on PORT (localhost unless "
+                "HOST is given; 0: any free port, printed): `target remote :PORT`."),
+    Option("until", ("--until",), parse_until, metavar="SYMBOL|ADDRESS",
+           help="End the run when a vCPU reaches this ELF symbol or linear address (status 0, reason "
+                "breakpoint, the registers shown)."),
     Option("trace", ("--trace",), parse_trace, metavar="[=exits,setup,bios]", bare=TRACE_BARE,
            help="List on stderr, as they happen: every exit (time, vCPU, reason, port or address, size, "
                 "data, device) and, for boot sectors, every BIOS call (--trace alone, or =exits); each KVM "
@@ -346,6 +392,8 @@ class BootConfig(NamedTuple):
     exit_code: Optional[str] = None      # None: "value"
     disk: Optional[str] = None           # None: the image is the disk
     disk_writable: bool = False
+    gdb: Optional[Tuple[str, int]] = None
+    until: Optional[str] = None
     trace: Optional[str] = None          # canonical: trace_kinds() splits it
     trace_file: Optional[str] = None
     stats: bool = False

@@ -10,6 +10,7 @@ else:
     from .named_tuple import NamedTuple
 
 if TYPE_CHECKING:                 # the report's module is imported only when there is a fault
+    from .debug.stats import RunStats
     from .diagnostics import FaultReport
 
 STATUS_OK = 0
@@ -32,6 +33,7 @@ class Reason(Enum):
     INTERRUPTED = "interrupted"   # SIGINT, SIGTERM, SIGHUP or SIGQUIT
     OUTPUT_CLOSED = "output_closed"  # stdout's reader went away (`kvmrun boot g.elf | head -c 10`), or
                                      # writing stdout failed (`>/dev/full`; status 2, the CLI says why)
+    BREAKPOINT = "breakpoint"     # a vCPU reached --until's symbol or address
 
 
 # Ends that say nothing about what the guest meant: a run that ended so passes only when it was expected
@@ -55,7 +57,8 @@ def parse_reason(value) -> Reason:
 class Outcome(NamedTuple):
     reason: Reason
     status: int
-    fault: Optional["FaultReport"] = None
+    fault: Optional["FaultReport"] = None    # what to show: a fault's report, or the registers at --until
+    stats: Optional["RunStats"] = None       # the run's exits, with --stats (debug/stats.py)
 
     @classmethod
     def halted(cls) -> "Outcome":
@@ -72,6 +75,11 @@ class Outcome(NamedTuple):
     @classmethod
     def guest_fault(cls, report: "FaultReport") -> "Outcome":
         return cls(Reason.FAULT, STATUS_FAULT, report)
+
+    @classmethod
+    def breakpoint(cls, report: "FaultReport") -> "Outcome":
+        """--until's symbol reached: status 0, with the registers at that point in the report."""
+        return cls(Reason.BREAKPOINT, STATUS_OK, report)
 
     @classmethod
     def timeout(cls) -> "Outcome":

@@ -84,9 +84,12 @@ def test_hlt_intr_and_debug():
     assert dispatch(area(KvmExit.KVM_EXIT_INTR))[0] is None
     buf = area(KvmExit.KVM_EXIT_DEBUG)
     struct.pack_into("<IIQQQ", buf, EXIT, 1, 0, 0x1000, 1 << 14, 0)     # DR6.BS: a single step
-    assert dispatch(buf)[0] == Pause("step")
+    assert dispatch(buf)[0] == Pause("step", 1 << 14)
     struct.pack_into("<IIQQQ", buf, EXIT, 1, 0, 0x1000, 1, 0)           # DR6.B0: breakpoint 0
-    assert dispatch(buf)[0] == Pause("breakpoint")
+    assert dispatch(buf)[0] == Pause("breakpoint", 1)
+    # A breakpoint met while single-stepping: the breakpoint is what the debugger hears of
+    struct.pack_into("<IIQQQ", buf, EXIT, 1, 0, 0x1000, (1 << 14) | 2, 0)
+    assert dispatch(buf)[0] == Pause("breakpoint", (1 << 14) | 2)
 
 
 def test_shutdown_internal_error_and_reset():

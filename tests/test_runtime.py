@@ -32,8 +32,9 @@ class StandInVcpu:
     def request_stop(self):
         self.run_area.immediate_exit = True
 
-    def set_guest_debug(self, control):
+    def set_guest_debug(self, control, debugreg=()):
         self.stepping = bool(control & 2)
+        self.debugreg = tuple(debugreg)
 
 
 def stand_in_loop(vcpu, ctx, absorption, shared):

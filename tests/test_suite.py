@@ -95,7 +95,7 @@ def test_a_guest_without_timeout_gets_the_default(tmp_path, image):
     ('[[guest]]\nname = "a"\nimage = "g.bin"\nexpect_serial = \'\\u0048ello\'\n',
      "'expect_serial' is not a regular expression: bad escape \\u"),
     ('[[guest]]\nname = "a"\nimage = "g.bin"\nexpect_reason = "crashed"\n',
-     "'expect_reason' must be one of 'halted', 'exit_port', 'reset', 'fault', 'timeout', not 'crashed'"),
+     "'expect_reason' must be one of 'halted', 'exit_port', 'reset', 'fault', 'timeout', 'breakpoint', not 'crashed'"),
     ('[[guest]]\nname = "a"\nimage = "g.bin"\nexpect_reason = "interrupted"\n', "'expect_reason' must be one of"),
     ('[[guest]]\nname = "a"\nimage = "g.bin"\nstrict_io = "yes"\n', "'strict_io' must be true or false, not 'yes'"),
     ('[[guest]]\nname = "a"\nimage = "g.elf"\ncpus = 100000\nmemory = "32M"\n',

@@ -41,6 +41,7 @@ class HostLoop:
         self._on_signal: Dict[int, Callable[[], None]] = {}
         self._arrived: List[int] = []     # signals whose work is still to run
         self._saved_handlers: Dict[int, object] = {}
+        self._wakeup_work: List[Callable[[], None]] = []
         self.watch(machine.wakeup, self._drain_wakeup)
 
     def every(self, interval: float, work: Callable[[], Optional[float]]) -> None:
@@ -56,6 +57,10 @@ class HostLoop:
             self._selector.unregister(fd)
         except (KeyError, ValueError):
             pass
+
+    def on_wakeup(self, work: Callable[[], None]) -> None:
+        """Run `work` each time the machine wakes the loop (a vCPU paused for the debugger)."""
+        self._wakeup_work.append(work)
 
     def on_signal(self, signum: int, work: Callable[[], None]) -> None:
         """Run `work` in the loop after `signum` arrives. The handler is there for run() only, with
@@ -113,6 +118,8 @@ class HostLoop:
             os.eventfd_read(self.machine.wakeup)
         except (BlockingIOError, OSError):
             pass
+        for work in self._wakeup_work:
+            work()
 
     # --- signals -------------------------------------------------------------------------------------
 

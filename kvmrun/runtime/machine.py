@@ -20,7 +20,7 @@ from .vcpu_thread import FINISH, PAUSE, Call, Resume, State, VcpuThread
 
 TYPE_CHECKING = False     # typing is not imported at run time: ~11 ms of every start (named_tuple.py)
 if TYPE_CHECKING:
-    from typing import Callable, List, Optional, Sequence
+    from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 _WAITING = (State.PAUSED, State.HALTED, State.FINISHED)
 
@@ -37,6 +37,9 @@ class Machine:
         self.paused_seconds = 0.0               # time spent paused on request: not part of the timeout
         self._paused_at: Optional[float] = None
         self.on_pause: Optional[Callable[[VcpuThread], None]] = None   # a vCPU stopped for the debugger
+        # KVM_SET_GUEST_DEBUG's (control, debug registers) for every vCPU: breakpoints; a single step
+        # adds to it for one vCPU and puts it back after.
+        self.guest_debug: Tuple[int, Tuple[int, ...]] = (0, ())
         self._absorption = absorption
         self._loop = loop
         self.threads = [VcpuThread(self, index, vcpu, ctx, ending_signals)
@@ -140,6 +143,35 @@ class Machine:
                 raise RuntimeError(f"vCPU {index} is {thread.state.value}, not paused")
             thread.post(call)
         return call.wait()
+
+    def set_guest_debug(self, control: int, debugreg: Sequence[int] = ()) -> None:
+        """Breakpoints for every vCPU (KVM_SET_GUEST_DEBUG), before the run starts or while every
+        vCPU is paused: set on each vCPU's own thread once they run."""
+        self.guest_debug = (control, tuple(debugreg))
+        for thread in self.threads:
+            if thread.state is State.STARTING or not thread.thread.is_alive():
+                thread.vcpu.set_guest_debug(control, debugreg)
+            else:
+                self.on_vcpu(thread.index, lambda vcpu: vcpu.set_guest_debug(control, debugreg))
+
+    def resume_each(self, actions: Dict[int, str], keep_stepping=None) -> None:
+        """Let the paused vCPUs named run on: "continue", or "step" one instruction, or with
+        `keep_stepping` step on while it returns None (runtime/vcpu_thread.Resume). The others stay
+        paused. The timeout's clock runs again once any vCPU continues."""
+        with self.changed:
+            if self._paused_at is not None and "continue" in actions.values():
+                self.paused_seconds += time.monotonic() - self._paused_at
+                self._paused_at = None
+            for thread in self.threads:
+                action = actions.get(thread.index)
+                if thread.state is not State.PAUSED or action is None:
+                    continue
+                if action == "step":
+                    thread.post(Resume(step=True))
+                elif keep_stepping is not None:
+                    thread.post(Resume(keep_stepping=keep_stepping))
+                else:
+                    thread.post(Resume())
 
     def resume(self, step: Optional[int] = None) -> None:
         """Let paused vCPUs run on: all of them, or only vCPU `step` for one instruction (it pauses

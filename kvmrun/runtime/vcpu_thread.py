@@ -64,8 +64,13 @@ PAUSE, FINISH = "pause", "finish"
 
 
 class Resume:
-    def __init__(self, step: bool = False):
-        self.step = step
+    """Run on: one instruction (`step`), or stepping instruction by instruction while `keep_stepping`
+    says so (a debugger's watchpoint where the host delivers no data breakpoints: `keep_stepping(vcpu)`
+    returns None to go on, or the reason to pause with)."""
+
+    def __init__(self, step: bool = False, keep_stepping: Optional[Callable[[Any], Optional[str]]] = None):
+        self.step = step or keep_stepping is not None
+        self.keep_stepping = keep_stepping
 
 
 class VcpuThread:
@@ -76,11 +81,13 @@ class VcpuThread:
         self.ctx = ctx
         self.state = State.STARTING
         self.why: Optional[str] = None            # why it paused: "request", "step", "breakpoint"
+        self.debug_status = 0                     # DR6 of the debug exit it paused on (which breakpoint)
         self.outcome: Optional[Outcome] = None    # what it ended the run with, if it did
         self._mailbox: Deque[Any] = deque()
         self._ident = 0
         self._in_loop = False                     # from starting its loop until it left for good
         self._stepping = False
+        self._keep_stepping: Optional[Callable[[Any], Optional[str]]] = None
         self._ending_signals = ending_signals
         self.thread = threading.Thread(target=self._main, name=f"vcpu{index}", daemon=True)
 
@@ -141,9 +148,15 @@ class VcpuThread:
                 machine.vcpu_halted(self)
                 continue
             if isinstance(action, Pause):
+                if action.why == "step" and self._keep_stepping is not None:
+                    verdict = self._keep_stepping(self.vcpu)
+                    if verdict is None:
+                        continue                  # still stepping, without waking anyone
+                    action = Pause(verdict, action.debug_status)
                 self._end_step()
                 with machine.changed:
                     self.why = action.why
+                    self.debug_status = action.debug_status
                     self._set(State.PAUSED)
                 machine.vcpu_paused(self)
                 continue
@@ -170,8 +183,9 @@ class VcpuThread:
                     elif isinstance(request, Resume):
                         if self.state is not State.FINISHED:
                             self.why = None
+                            self.debug_status = 0
                             if request.step:
-                                self._begin_step()
+                                self._begin_step(request.keep_stepping)
                             self._set(State.RUNNING)
                 if self.state is State.RUNNING:
                     if self.vcpu.run_area.immediate_exit:    # posted to while serving: look again
@@ -180,12 +194,15 @@ class VcpuThread:
                     return True
                 machine.changed.wait()
 
-    def _begin_step(self) -> None:
+    def _begin_step(self, keep_stepping=None) -> None:
         from ..kvm.abi import KVM_GUESTDBG_ENABLE, KVM_GUESTDBG_SINGLESTEP
-        self.vcpu.set_guest_debug(KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP)
+        control, debugreg = self.machine.guest_debug
+        self.vcpu.set_guest_debug(control | KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP, debugreg)
         self._stepping = True
+        self._keep_stepping = keep_stepping
 
     def _end_step(self) -> None:
         if self._stepping:
-            self.vcpu.set_guest_debug(0)
+            self.vcpu.set_guest_debug(*self.machine.guest_debug)   # the breakpoints stay
             self._stepping = False
+            self._keep_stepping = None

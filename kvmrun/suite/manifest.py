@@ -18,7 +18,8 @@ from ..outcome import Reason, parse_reason
 DEFAULT_MANIFEST = "kvmrun.toml"
 DEFAULT_TIMEOUT = 10.0            # a guest that never ends must not hang the suite
 # The reasons a manifest can expect: the ways a guest ends by itself, or by running out of time.
-EXPECTABLE_REASONS = (Reason.HALTED, Reason.EXIT_PORT, Reason.RESET, Reason.FAULT, Reason.TIMEOUT)
+EXPECTABLE_REASONS = (Reason.HALTED, Reason.EXIT_PORT, Reason.RESET, Reason.FAULT, Reason.TIMEOUT,
+                      Reason.BREAKPOINT)
 
 
 class ManifestError(ConfigError):
@@ -172,8 +173,8 @@ def _check_values(path: str, where: str, table: dict) -> None:
 
 
 def _spec(path: str, folder: Path, where: str, entry: dict) -> GuestSpec:
-    """The guest's spec, its image, modules and disk found from the manifest's folder. The guest is told their
-    paths as the manifest writes them (a multiboot command line starts with the kernel's, a module's
+    """The guest's spec, its image, modules, disk and trace file found from the manifest's folder. The guest
+    is told their paths as the manifest writes them (a multiboot command line starts with the kernel's, a module's
     string with its own), so what it prints does not depend on where the manifest lies."""
     image = (folder / entry["image"]).resolve()
     options = {name: entry[name] for name in BY_NAME if name in entry}
@@ -187,6 +188,8 @@ def _spec(path: str, folder: Path, where: str, entry: dict) -> GuestSpec:
                                    for spec in specs)
     if isinstance(options.get("disk"), str) and options["disk"]:
         options["disk"] = str((folder / options["disk"]).resolve())     # a boot sector's disk, beside it
+    if isinstance(options.get("trace_file"), str) and options["trace_file"]:
+        options["trace_file"] = str((folder / options["trace_file"]).resolve())
     from ..boot.image import ModuleError
     try:
         config = boot_config(image, options, image_written=entry["image"])
