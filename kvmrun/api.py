@@ -15,6 +15,7 @@ from .options import BY_NAME, OPTIONS, boot_config
 from .outcome import MUST_BE_EXPECTED, Reason, parse_reason
 
 if TYPE_CHECKING:
+    from .debug.stats import RunStats
     from .screen import Screen
 
 SERIAL_TAIL_LINES = 20
@@ -41,6 +42,9 @@ class Result:
     # The VGA text screen at the end (.text, .cells with attributes, .cursor); None when the guest
     # never wrote to it.
     screen: Optional["Screen"] = None
+    # With stats=True: the run's exits by reason, port, device and vCPU, time in the guest and in
+    # kvmrun, what KVM handled itself (kvmrun.debug.stats.RunStats, frozen); None otherwise.
+    stats: Optional["RunStats"] = None
 
     def serial_tail(self, lines: int = SERIAL_TAIL_LINES) -> str:
         """The last `lines` lines of the output, at most 4 KiB, control characters escaped."""
@@ -123,7 +127,7 @@ def run_in_suite(image, *, stdin: Union[bytes, str] = b"", background_teardown: 
     elapsed = time.perf_counter() - start
     report = outcome.fault.as_text() if outcome.fault is not None else None
     return Result(image=str(image), status=outcome.status, reason=outcome.reason, serial=bytes(output.data),
-                  report=report, elapsed=elapsed, screen=output.screen)
+                  report=report, elapsed=elapsed, screen=output.screen, stats=outcome.stats)
 
 
 run.__doc__ = (run.__doc__ or "").format(options=", ".join(option.name for option in OPTIONS))

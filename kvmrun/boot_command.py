@@ -124,8 +124,9 @@ def run_boot(image: str, screen: str, values: Dict[str, Any], closed: FrozenSet[
         return fail(err)
     output = guest_output(fileno(sys.stdout, 1))
     # Trace lines go to stderr as they happen; a live screen redrawn below the output would wipe those
-    # written beside an unfinished line. Tracing, the screen is shown as text after the run instead.
-    output.screen_mode = SCREEN_TEXT if screen == SCREEN_AUTO and config.trace else screen
+    # written beside an unfinished line. Tracing to stderr, the screen is shown as text after the run instead.
+    traces_to_stderr = config.trace is not None and config.trace_file is None
+    output.screen_mode = SCREEN_TEXT if screen == SCREEN_AUTO and traces_to_stderr else screen
     stdin_fd = fileno(sys.stdin, 0)
     serial_input = None if 0 in closed else guest_input(stdin_fd, output)
     try:
@@ -157,4 +158,10 @@ def run_boot(image: str, screen: str, values: Dict[str, Any], closed: FrozenSet[
         say(f"kvmrun: {signal_name(outcome.status - STATUS_SIGNAL_BASE)}: stopped the guest")
     elif outcome.reason is Reason.OUTPUT_CLOSED and not write_failed:
         say("kvmrun: stdout's reader went away: stopped the guest")
+    if outcome.stats is not None:
+        from .report.stats_table import print_stats        # rich: only when asked for
+        try:
+            print_stats(outcome.stats)
+        except (OSError, ValueError):                      # stderr gone: nobody is left to show it to
+            pass
     return status

@@ -26,7 +26,7 @@ from .boot.prepare import plan_image_for, plan_setup
 from .boot.setup import BootSetup, apply_setup, vcpu_regs, vcpu_sregs
 from .devices import exit_port, i8042, serial
 from .devices.bus import Access, IgnoredPort, IoBus
-from .dispatch import ExitContext, halted
+from .dispatch import ExitContext, fast_loop, halted
 from .errors import KvmError
 from .fault import FaultCapture, RealModeHalt
 from .signals import ENDING_SIGNALS, Interrupted, SignalRoute, ending_signals
@@ -88,7 +88,11 @@ def _set_up_and_run(config: BootConfig, output, serial_input, route: Optional[Si
             on_note(note)
     deadline = None if config.timeout is None else time.monotonic() + config.timeout
     stack = contextlib.ExitStack()
+    observer = None
     try:
+        if config.trace or config.trace_file or config.stats:    # exits traced and counted: debug/observe.py
+            from .debug.observe import observe
+            observer = observe(config)
         kvm = stack.enter_context(open_kvm())
         refuse_more_cpus_than(config, kvm.max_vcpus())
         if not kvm.offers_1g_pages():
@@ -98,8 +102,11 @@ def _set_up_and_run(config: BootConfig, output, serial_input, route: Optional[Si
         vm = stack.enter_context(Vm(kvm))
         screen_slot = _add_memory(vm, mem, setup.needs.bios)
         vcpus = _create_vm(kvm, vm, setup, stack)
-        return _run(config, setup, kvm, vm, mem, screen_slot, vcpus, output, serial_input, route, deadline, stack)
+        return _run(config, setup, kvm, vm, mem, screen_slot, vcpus, output, serial_input, route, deadline, stack,
+                    observer=observer)
     finally:
+        if observer is not None:          # here, not with the machine: its teardown may come later, elsewhere
+            observer.close()
         if background_teardown:
             TEARDOWN.hand_over(stack.pop_all())
         elif detach_teardown and setup.needs.irqchip:
@@ -209,7 +216,7 @@ class _Devices:
 def _run(config: BootConfig, setup: BootSetup, kvm, vm: Vm, mem: GuestMemory, screen_slot: int, vcpus: List[Vcpu],
          output,
          serial_input, route: Optional[SignalRoute], deadline: Optional[float],
-         stack: contextlib.ExitStack) -> Outcome:
+         stack: contextlib.ExitStack, observer=None) -> Outcome:
     irqchip = setup.needs.irqchip
     runtime: Optional[Machine] = None
 
@@ -218,12 +225,12 @@ def _run(config: BootConfig, setup: BootSetup, kvm, vm: Vm, mem: GuestMemory, sc
         runtime.finish(outcome)
 
     devices = _Devices(config, vm, irqchip, output, serial_input, finish)
-    trace = None
     if setup.needs.bios:
         from .platform.bios import install_bios
         boot_sector = next(blob.data for blob in setup.blobs if blob.name == "boot sector")
-        trap, trace = install_bios(devices.bus, config, mem, devices.vga, devices.uart, devices.serial_source,
-                                   devices.rtc, output.put, finish, bytes(boot_sector), stack)
+        trap = install_bios(devices.bus, config, mem, devices.vga, devices.uart, devices.serial_source,
+                            devices.rtc, output.put, finish, bytes(boot_sector), stack,
+                            observer.bios_trace if observer is not None else None)
         trap.vcpus = vcpus
     from .platform.screen_window import ScreenWatch
     screen = ScreenWatch(vm, screen_slot, mem, devices.vga, devices.lock)
@@ -235,7 +242,8 @@ def _run(config: BootConfig, setup: BootSetup, kvm, vm: Vm, mem: GuestMemory, sc
         contexts.append(ExitContext(vcpu.run_area, devices.bus, devices.lock, fault,
                                     on_halt=RealModeHalt(vcpu, mem, fault) if real_mode else halted,
                                     access=Access(index, mem)))
-    runtime = Machine(vcpus, contexts, absorption, frozenset(ENDING_SIGNALS))
+    runtime = Machine(vcpus, contexts, absorption, frozenset(ENDING_SIGNALS),
+                      loop=observer.loop if observer is not None else fast_loop)
     stack.callback(runtime.close)
     # The host loop touches devices (input, interrupts): with the irqchip, vCPUs always take the lock.
     runtime.shared = runtime.shared or irqchip
@@ -270,6 +278,8 @@ def _run(config: BootConfig, setup: BootSetup, kvm, vm: Vm, mem: GuestMemory, sc
         output.show_waiting()
 
     host.every(TICK_SECONDS, show_output)
+    if observer is not None:
+        host.every(TICK_SECONDS, observer.flush)
     if irqchip:
         from .platform.halt import HaltWatch
         watch = stack.enter_context(HaltWatch(vcpus))
@@ -281,6 +291,8 @@ def _run(config: BootConfig, setup: BootSetup, kvm, vm: Vm, mem: GuestMemory, sc
         host.on_signal(signal.SIGWINCH, output.terminal_resized)
     if route is not None:
         route.target = interrupt
+    if observer is not None:
+        observer.running()
     try:
         runtime.start(deadline)
         host.run(deadline)
@@ -289,8 +301,8 @@ def _run(config: BootConfig, setup: BootSetup, kvm, vm: Vm, mem: GuestMemory, sc
         # outlive the run, or its kvm_run mapping and the guest's RAM would be unmapped under it.
         runtime.stop_and_join()
         _finish_output(output, runtime.outcome, signalled, deadline, absorption, screen)
-        if trace is not None:
-            trace.finish(output.stop_waiting)     # what stderr did not take during the run
+        if observer is not None:
+            observer.finish(output.stop_waiting)  # what the trace's reader did not take during the run
         if route is not None:
             route.record_only()
     if runtime.errors:
@@ -299,6 +311,8 @@ def _run(config: BootConfig, setup: BootSetup, kvm, vm: Vm, mem: GuestMemory, sc
             raise KvmError("a host call during the run", err.errno or 0, err.strerror or str(err)) from err
         raise err
     assert runtime.outcome is not None
+    if observer is not None and observer.stats_wanted:
+        return runtime.outcome._replace(stats=observer.stats(vcpus, devices.bus, absorption))
     return runtime.outcome
 
 

@@ -103,6 +103,16 @@ class IoBus:
                 raise ValueError(f"MMIO 0x{base:x}-0x{end:x} overlaps 0x{other.base:x}-0x{other.end:x}")
         bisect.insort(self._mmio, _MmioRange(base, end, device))
 
+    def device_at(self, port: int) -> Optional[Tuple[Device, int]]:
+        """The device claiming `port` and the port's offset in its range; None when nothing does
+        (what traces and statistics name)."""
+        claimed = self._ports.get(port)
+        return None if claimed is None else (claimed[0], port - claimed[1])
+
+    def mmio_device_at(self, address: int, size: int = 1) -> Optional[Tuple[Device, int]]:
+        found = self._mmio_device(address, size)
+        return None if found is None else (found.device, address - found.base)
+
     # --- the fast path's tables -----------------------------------------------------------------------
 
     def writers_for(self, access: Access) -> Dict[int, Callable[[int], None]]:

@@ -20,6 +20,7 @@ class CoalescedRing:
         self._base = page * page_size
         self._entries = self._base + _HEAD.size
         self._max = (page_size - _HEAD.size) // _ENTRY_SIZE
+        self.drained = 0                    # writes handed on so far (--stats: what KVM absorbed)
 
     def pending(self) -> bool:
         first, last = _HEAD.unpack_from(self._map, self._base)
@@ -31,6 +32,7 @@ class CoalescedRing:
         first, last = _HEAD.unpack_from(mapping, base)
         if first >= limit or last >= limit:
             return                          # not a ring KVM wrote: touch nothing
+        self.drained += (last - first) % limit
         while first != last:
             at = entries + first * _ENTRY_SIZE
             address, length, _pio = _ENTRY.unpack_from(mapping, at)

@@ -16,7 +16,7 @@ from ..outcome import Outcome
 
 TYPE_CHECKING = False     # typing is not imported at run time: ~11 ms of every start (named_tuple.py)
 if TYPE_CHECKING:
-    from typing import Any, Callable, Dict, List, Optional, Tuple
+    from typing import Any, Callable, Dict, List, Optional
 
 
 class KeysFromInput:
@@ -55,70 +55,16 @@ class KeysFromInput:
 
 
 def install_bios(bus, config, mem, vga, uart, serial_source, rtc, stream: Callable[[int], None],
-                 finish: Callable[[Outcome], None], boot_sector: bytes,
-                 stack) -> Tuple[BiosTrap, Optional[TraceToStderr]]:
+                 finish: Callable[[Outcome], None], boot_sector: bytes, stack,
+                 trace: Optional[Callable[[str], None]] = None) -> BiosTrap:
     """kvmrun's BIOS on `bus`: the disk opened (closed with `stack`), the services over the machine's
-    devices, the trap on rom.BIOS_PORT. The caller gives the trap its vCPUs once they exist, and
-    finishes the trace (with --trace=bios) after the run."""
+    devices, the trap on rom.BIOS_PORT. The caller gives the trap its vCPUs once they exist. `trace`
+    (--trace, --trace=bios: debug/trace.TraceOutput) is told every call; it never waits for its reader,
+    for the trap calls it under the device lock."""
     disk = stack.enter_context(Disk.from_file(config.disk or config.image, writable=config.disk_writable))
-    trace = TraceToStderr() if config.trace == "bios" else None
     trap = bios_trap(mem, disk, boot_sector, vga, uart, serial_source, rtc, stream, finish, trace)
     bus.register(rom.BIOS_PORT, 1, trap)
-    return trap, trace
-
-
-class TraceToStderr:
-    """--trace=bios lines for stderr. A vCPU's trap (under the device lock) only queues a line and
-    writes what stderr takes at once; it never waits, for the host loop must still take the lock and
-    end the run at its timeout. What a lagging reader has not taken is written after the run, waited
-    for as the guest's output is (not when the run was cut short). Bounded: past BACKLOG lines, lines
-    are dropped and counted, and the count is said."""
-    BACKLOG = 100_000
-    CHUNK = 4096                           # what a pipe that polls writable takes without blocking
-    WAIT_SLICE = 0.05
-
-    def __init__(self, fd: int = 2):
-        import collections
-        import select
-        self.fd = fd
-        self.lines: collections.deque = collections.deque()
-        self.dropped = 0
-        self._poller = select.poll()
-        self._poller.register(fd, select.POLLOUT)
-        self._pending = b""
-
-    def __call__(self, line: str) -> None:
-        if len(self.lines) >= self.BACKLOG:
-            self.dropped += 1
-        else:
-            self.lines.append(line)
-        self._write(wait=lambda: False)
-
-    def finish(self, stop_waiting: Callable[[], bool]) -> None:
-        """After the run: the rest, waiting for the reader until `stop_waiting()`."""
-        self._write(wait=lambda: not stop_waiting())
-        if self.dropped and not self.lines and not self._pending:
-            self.lines.append(f"kvmrun: {self.dropped} BIOS trace lines dropped: stderr did not take them")
-            self.dropped = 0
-            self._write(wait=lambda: not stop_waiting())
-
-    def _write(self, wait: Callable[[], bool]) -> None:
-        import os
-        while self._pending or self.lines:
-            if not self._pending:
-                self._pending = (self.lines.popleft() + "\n").encode()
-            if not self._poller.poll(self.WAIT_SLICE * 1000 if wait() else 0):
-                if wait():
-                    continue
-                return
-            try:
-                self._pending = self._pending[os.write(self.fd, self._pending[:self.CHUNK]):]
-            except (BlockingIOError, InterruptedError):
-                continue
-            except OSError:                # stderr is gone: the trace with it, the run goes on
-                self.lines.clear()
-                self._pending = b""
-                return
+    return trap
 
 
 TEXT_WINDOW_START, TEXT_WINDOW_END = layout.VGA_TEXT_ADDR, layout.VGA_TEXT_ADDR + layout.VGA_TEXT_SIZE

@@ -34,6 +34,10 @@ def junit_xml(outcomes: List[GuestOutcome], suite: str, elapsed: float) -> ET.El
         for name, value in (("status", str(result.status) if result is not None else "-"),
                             ("ended", outcome.ended)):
             ET.SubElement(properties, "property", name=name, value=value)
+        stats = result.stats if result is not None else None
+        if stats is not None:                 # `stats = true`: the exits, for CI dashboards to plot
+            for name, count in (("exits", stats.exits), ("exits_handled_by_kvm", stats.handled_by_kvm)):
+                ET.SubElement(properties, "property", name=name, value=str(count))
         if outcome.error is not None:
             message = xml_text(outcome.error)
             ET.SubElement(case, "error", message=message, type="KvmrunError").text = message
