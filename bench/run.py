@@ -288,6 +288,23 @@ def main():
     rows.append(("port-IO exit (OUT to an unclaimed port)", f"{per_k.median:.2f} µs",
                  f"C {per_c.median:.2f} µs ({ratio.median:.2f}x, runs {min(ratio.samples):.2f}-"
                  f"{max(ratio.samples):.2f}x)", "≤ 1.2x C"))
+    # 3b. the same guest and exits with --trace to a file: what the traced loop (a line per exit, time
+    # and counts) costs each exit. Alternated with untraced runs; each side's own HLT start-up is
+    # subtracted (tracing imports a few more modules).
+    trace_file = str(bdir / "trace.txt")
+    traced_argv = KVMRUN + ["boot", "--trace-file", trace_file]
+    hlt_t = timed(traced_argv + [g["hlt.bin"]], runs).median
+    pairs = [(timed(traced_argv + [g["outs81.bin"]], 1).median, timed(KVMRUN + ["boot", g["outs81.bin"]], 1).median)
+             for _ in range(runs)]
+    with open(trace_file) as traced:
+        traced_lines = sum(1 for line in traced if line.startswith("exit:"))
+    if traced_lines < exits:
+        raise SystemExit(f"bench: the trace has {traced_lines} exit lines, not {exits}: the figure would mean nothing")
+    per_t = record("exit_traced_us", Figure((t - hlt_t) / exits * 1e6 for t, _ in pairs), "µs")
+    traced_ratio = record("exit_traced_ratio", Figure((t - hlt_t) / (k - hlt_k) for t, k in pairs), "x")
+    rows.append(("  the same, --trace to a file", f"{per_t.median:.2f} µs",
+                 f"untraced {statistics.median((k - hlt_k) / exits * 1e6 for _, k in pairs):.2f} µs "
+                 f"({traced_ratio.median:.1f}x)", "-"))
     per_k80, per_c80, _ = per["_post"]
     rows.append(("OUT to port 0x80 (kvmrun: ioeventfd)", f"{per_k80.median:.2f} µs", f"C {per_c80.median:.2f} µs "
                  f"(plain exits)", "-"))

@@ -18,6 +18,7 @@ def test_bench_quick_mode_writes_every_figure(tmp_path):
     figures = json.loads(out.read_text())
     for key in ("boot_kvmrun_ms", "boot_c_runner_ms", "boot_in_process_ms", "exit_kvmrun_us", "exit_c_runner_us",
                 "outsb_kvmrun_mib_s", "exits_per_s_2_vcpus", "rss_kvmrun_mib", "kvmrun_test_guests_per_s_jobs2",
+                "exit_traced_us",               # the same exits, --trace to a file
                 # the in-kernel irqchip: boot and teardown, the C runner's, and kvmrun test with it
                 "irqchip_fg_on_ms", "irqchip_fg_off_ms", "irqchip_run_on_ms", "irqchip_teardown_on_ms",
                 "irqchip_teardown_off_ms", "boot_c_runner_irqchip_ms", "teardown_c_runner_irqchip_ms",
