@@ -3,6 +3,7 @@ packets through a loopback connection, then with the real gdb in batch mode agai
 thread. No KVM anywhere: the target is a bytearray of memory and a dict of registers per vCPU."""
 import select
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -26,8 +27,9 @@ CANONICAL = ("rax rbx rcx rdx rsi rdi rbp rsp r8 r9 r10 r11 r12 r13 r14 r15 rip 
              "fs_base gs_base cr0 cr2 cr3 cr4 cr8 efer").split()
 LONG, PROTECTED, REAL = "i386:x86-64", "i386", "i8086"
 CODE = 0x1000
-# mov eax, 0x12345678 / mov ebx, eax / jmp $: as 32- and 64-bit code; 16-bit code reads it differently
-INSTRUCTIONS = bytes.fromhex("b878563412" "89c3" "ebfe")
+# mov eax, 0x12345678 / REX.W mov rbx, rax / jmp $: 32-bit code reads 48 as dec eax, 16-bit code reads
+# b8 as mov ax with a 2-byte immediate: each mode disassembles these bytes its own way.
+INSTRUCTIONS = bytes.fromhex("b878563412" "4889c3" "ebfe")
 STRING = 0x3000
 
 
@@ -822,6 +824,23 @@ def test_gdb_watchpoint_reaches_the_target_and_reports_the_change():
 
 
 @needs_gdb
+def test_ctrl_c_in_gdb_stops_the_running_guest():
+    target = FakeTarget()
+    with ServerThread(target) as served:
+        commands = [f"target remote 127.0.0.1:{served.port}", "continue", "info registers rip"]
+        gdb = subprocess.Popen([GDB, "-nx", "-batch"] + [part for command in commands for part in ("-ex", command)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + 30
+        while not target.calls("resume") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        gdb.send_signal(signal.SIGINT)            # what Ctrl-C at gdb's terminal does: gdb sends 0x03
+        output, _ = gdb.communicate(timeout=60)
+    assert target.calls("interrupt") == [()]
+    assert "received signal SIGINT, Interrupt." in output
+    assert "rip            0x1000" in output
+
+
+@needs_gdb
 def test_gdb_sees_two_threads_and_switches_to_the_second():
     target = FakeTarget()
     output = run_gdb(target, "info threads", "thread 2", "info registers r15")
@@ -840,31 +859,31 @@ def test_gdb_detach_and_kill():
     assert target.calls("kill") == [()]
 
 
-# The same bytes disassembled in each mode: what gdb shows proves which architecture it took.
-AS_64_OR_32 = "mov    $0x12345678,%eax"
-AS_16 = "mov    $0x5678,%ax"
+# What gdb shows for INSTRUCTIONS proves which architecture it took.
+DISASSEMBLY = {LONG: "mov    %rax,%rbx", PROTECTED: "dec    %eax", REAL: "mov    $0x5678,%ax"}
+
+
+def disassembled_as(output):
+    return [mode for mode, text in DISASSEMBLY.items() if text in output]
 
 
 @needs_gdb
-@pytest.mark.parametrize("architecture, expected, unexpected", [
-    (LONG, AS_64_OR_32, AS_16), (PROTECTED, AS_64_OR_32, AS_16), (REAL, AS_16, AS_64_OR_32)])
-def test_gdb_disassembles_in_the_mode_of_the_description(architecture, expected, unexpected):
+@pytest.mark.parametrize("architecture", [LONG, PROTECTED, REAL])
+def test_gdb_disassembles_in_the_mode_of_the_description(architecture):
     output = run_gdb(FakeTarget(architecture), "x/3i $pc", "show architecture", "show osabi")
-    assert expected in output and unexpected not in output
+    assert disassembled_as(output) == [architecture], output
     assert f'(currently "{architecture}")' in output
     assert 'OS ABI is "auto" (currently "none")' in output and "warning: A handler for the OS ABI" not in output
 
 
 @needs_gdb
-@pytest.mark.parametrize("bits, architecture, expected", [
-    (64, REAL, AS_16), (32, REAL, AS_16), (64, PROTECTED, AS_64_OR_32), (32, LONG, AS_64_OR_32)])
-def test_with_a_symbol_file_of_another_class_set_architecture_names_the_mode(tmp_path, bits, architecture,
-                                                                             expected):
+@pytest.mark.parametrize("bits, architecture", [(64, REAL), (32, REAL), (64, PROTECTED), (32, LONG)])
+def test_with_a_symbol_file_of_another_class_set_architecture_names_the_mode(tmp_path, bits, architecture):
     symbol_file = tmp_path / "kernel.elf"
     symbol_file.write_bytes(bytes(elf([Seg(CODE, INSTRUCTIONS)], entry=CODE, bits=bits)))
     output = run_gdb(FakeTarget(architecture), "x/3i $pc", "info registers pc", symbol_file=symbol_file,
                      before=[f"set architecture {architecture}"])
-    assert expected in output
+    assert disassembled_as(output) == [architecture], output
     assert "0x1000" in output and "rejected" not in output
 
 
@@ -874,11 +893,13 @@ def test_after_a_mode_switch_gdb_reconnects_to_the_stopped_guest():
     target.mode_after_step = PROTECTED
     with ServerThread(target) as served:
         remote = f"target remote 127.0.0.1:{served.port}"
-        commands = [remote, "stepi", "disconnect", remote, "x/2i $pc", "info registers eip", "show architecture"]
+        commands = [remote, "x/2i $pc", "stepi", "disconnect", remote, "x/2i 0x1000", "info registers eip",
+                    "show architecture"]
         arguments = [GDB, "-nx", "-batch"] + [part for command in commands for part in ("-ex", command)]
         output = subprocess.run(arguments, capture_output=True, text=True, timeout=60)
     text = output.stdout + output.stderr
     assert not served.errors
     assert "eip            0x1001" in text
     assert '(currently "i386")' in text
+    assert disassembled_as(text) == [LONG, PROTECTED]       # before and after the switch
     assert target.calls("detach") == [()]        # only at the end, when gdb quits

@@ -10,8 +10,9 @@ The layout follows the vCPU's mode when gdb connects (gdb reads target.xml then,
 What a user types in gdb (checked with gdb 13 by tests/test_gdb_server.py):
 
   no symbol file (a boot sector, a raw image): nothing, in every mode: `target remote :PORT`
-  with a symbol file (`gdb kernel.elf`) whose class differs from the mode at connect, the file's
-  architecture wins and gdb rejects the description, so name the mode first:
+  with a symbol file (`gdb kernel.elf`) that does not match the mode at connect, the file's
+  architecture wins (an ELF32 in real mode: 32-bit disassembly; an ELF64 in protected or real mode, an
+  ELF32 in long mode: gdb rejects the description and shows no registers), so name the mode first:
       real mode                      set architecture i8086          (then target remote :PORT)
       protected mode, an ELF64 file  set architecture i386
       long mode, an ELF32 file       set architecture i386:x86-64
@@ -27,8 +28,8 @@ kvmrun does not expose x87 or SSE state: gdb requires the x87 registers in the c
 are in the layout, read as zero, and writes to them are ignored (as are writes that leave a register
 as it was); the optional SSE feature is left out. The descriptions say <osabi>none</osabi>: a guest has
 no operating system ABI for gdb to assume (gdb's default GNU/Linux one warns in real mode). The i386
-layout has no org.gnu.gdb.i386.segments feature: gdb 13 under a GNU/Linux OS ABI (what a symbol file
-can bring) fails an internal assertion on it.
+layout has no org.gnu.gdb.i386.segments feature (fs_base, gs_base): gdb 13 fails an internal assertion
+on it under a GNU/Linux OS ABI, which a user's `set osabi` or a symbol file's ABI note still brings.
 """
 from __future__ import annotations
 
