@@ -37,7 +37,7 @@ class Result:
     status: int                   # what `kvmrun boot` would exit with
     reason: Reason
     serial: bytes                 # everything the guest wrote to COM1
-    report: Optional[str]         # the fault report as text, None unless reason is FAULT
+    report: Optional[str]         # the fault report as text (or, reason BREAKPOINT, the registers at --until)
     elapsed: float                # seconds, boot to end
     # The VGA text screen at the end (.text, .cells with attributes, .cursor); None when the guest
     # never wrote to it.

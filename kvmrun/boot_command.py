@@ -158,6 +158,9 @@ def run_boot(image: str, screen: str, values: Dict[str, Any], closed: FrozenSet[
         say(f"kvmrun: {signal_name(outcome.status - STATUS_SIGNAL_BASE)}: stopped the guest")
     elif outcome.reason is Reason.OUTPUT_CLOSED and not write_failed:
         say("kvmrun: stdout's reader went away: stopped the guest")
+    if config.until is not None and outcome.reason is not Reason.BREAKPOINT:
+        # The status is the guest's own: this line tells "reached it" from "ended before reaching it".
+        say(f"kvmrun: --until {config.until}: not reached; the run ended as {outcome.reason.value}")
     if outcome.stats is not None:
         from .report.stats_table import print_stats        # rich: only when asked for
         try:

@@ -88,6 +88,11 @@ def _set_up_and_run(config: BootConfig, output, serial_input, route: Optional[Si
             on_note(note)
     deadline = None if config.timeout is None else time.monotonic() + config.timeout
     stack = contextlib.ExitStack()
+    debugging = None
+    if config.gdb is not None or config.until is not None:      # before /dev/kvm: a bad symbol is status 2
+        from .debug.session import plan_debugging
+        debugging = plan_debugging(config, on_note)
+        stack.callback(debugging.close)
     observer = None
     try:
         if config.trace or config.trace_file or config.stats:    # exits traced and counted: debug/observe.py
@@ -103,7 +108,7 @@ def _set_up_and_run(config: BootConfig, output, serial_input, route: Optional[Si
         screen_slot = _add_memory(vm, mem, setup.needs.bios)
         vcpus = _create_vm(kvm, vm, setup, stack)
         return _run(config, setup, kvm, vm, mem, screen_slot, vcpus, output, serial_input, route, deadline, stack,
-                    observer=observer)
+                    debugging, observer=observer)
     finally:
         if observer is not None:          # here, not with the machine: its teardown may come later, elsewhere
             observer.close()
@@ -216,7 +221,7 @@ class _Devices:
 def _run(config: BootConfig, setup: BootSetup, kvm, vm: Vm, mem: GuestMemory, screen_slot: int, vcpus: List[Vcpu],
          output,
          serial_input, route: Optional[SignalRoute], deadline: Optional[float],
-         stack: contextlib.ExitStack, observer=None) -> Outcome:
+         stack: contextlib.ExitStack, debugging=None, observer=None) -> Outcome:
     irqchip = setup.needs.irqchip
     runtime: Optional[Machine] = None
 
@@ -291,6 +296,8 @@ def _run(config: BootConfig, setup: BootSetup, kvm, vm: Vm, mem: GuestMemory, sc
         host.on_signal(signal.SIGWINCH, output.terminal_resized)
     if route is not None:
         route.target = interrupt
+    if debugging is not None:
+        debugging.attach(runtime, mem, host)
     if observer is not None:
         observer.running()
     try:
@@ -303,6 +310,8 @@ def _run(config: BootConfig, setup: BootSetup, kvm, vm: Vm, mem: GuestMemory, sc
         _finish_output(output, runtime.outcome, signalled, deadline, absorption, screen)
         if observer is not None:
             observer.finish(output.stop_waiting)  # what the trace's reader did not take during the run
+        if debugging is not None:
+            debugging.finished(runtime.outcome)
         if route is not None:
             route.record_only()
     if runtime.errors:
@@ -376,6 +385,8 @@ class HaltDetection:
     def __call__(self) -> Optional[float]:
         from .platform.halt import confirm_halted
         runtime = self.runtime
+        if runtime.paused_on_request:           # a debugger holds the machine: nobody is halted
+            return self.interval
         if not self.watch.all_blocking():
             self.interval = min(self.interval * 2, HALT_POLL_RUNNING_SECONDS)
             return self.interval
