@@ -41,6 +41,7 @@ fuzz: $(VENV)/.installed guests
 	cp $(BUILD)/guests/*.elf $(BUILD)/guests/*.bin $(BUILD)/fuzz-corpus/
 	$(VENV)/bin/python fuzz/fuzz_loaders.py -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 		$(BUILD)/fuzz-corpus
+	$(VENV)/bin/python fuzz/fuzz_gdb.py -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -print_final_stats=1
 
 guests: tools
 	$(MAKE) -C guests BUILD=$(abspath $(BUILD))/guests
@@ -54,6 +55,7 @@ tools:
 	command -v gcc >/dev/null || missing="$$missing gcc"; \
 	[ -x /usr/bin/time ] || missing="$$missing time"; \
 	command -v make >/dev/null || missing="$$missing make"; \
+	command -v gdb >/dev/null || missing="$$missing gdb"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing$$missing with apt-get"; \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing; \
