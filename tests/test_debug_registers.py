@@ -70,3 +70,4 @@ def test_the_probe_sees_an_execute_breakpoint_so_its_answer_about_data_ones_mean
     hlt = CODE_AT + len(PROBE_CODE) - 1
     assert probe_breakpoint("execute", hlt)                    # every KVM delivers these
     assert not probe_breakpoint("execute", 0x3000)             # never executed: the guest halts
+

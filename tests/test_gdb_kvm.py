@@ -211,3 +211,20 @@ def test_the_guest_waits_for_gdb_without_timing_out_and_the_timeout_counts_once_
     assert client.reply() == b"X0e"                           # gdb hears of the timeout as SIGALRM
     status, _, err = stub.finish()
     assert status == 124 and b"--timeout" in err
+
+
+def test_four_breakpoints_take_the_debug_registers_and_a_fifth_is_an_int3_only_where_the_host_runs_one():
+    from kvmrun.debug.probe import probe_int3
+    stub = Stub(guest("gdb64.elf"))
+    client = Client(stub.port)
+    for address in (0x100003, 0x100005, 0x10000a, 0x10005e):
+        assert client.ask(b"Z0,%x,1" % address) == b"OK"
+    fifth = client.ask(b"Z0,100060,1")
+    if probe_int3():
+        assert fifth == b"OK" and client.ask(b"m100060,1") != b"cc"     # gdb sees the guest's byte
+    else:
+        assert fifth.startswith(b"E")          # an int3 would end this guest's run: refused
+    assert client.ask(b"z0,10005e,1") == b"OK" and client.ask(b"Z1,100060,1") == b"OK"   # freed, reused
+    assert client.ask(b"Z1,100070,1").startswith(b"E")                # all four taken again
+    client.send(b"k")
+    assert stub.finish()[0] == 137

@@ -11,7 +11,8 @@ callbacks the runtime makes on a vCPU's own thread (`vcpu_paused`, and the watch
   outside guest RAM.
 - Breakpoints: gdb's Z0 (software) and Z1 (hardware) take a debug register while one of the four is
   free: that works before paging and where KVM cannot emulate int3 in ring 0; beyond four, Z0 writes
-  int3 at the physical address (and memory reads show the guest's own byte). Watchpoints take a debug
+  int3 at the physical address (and memory reads show the guest's own byte) where the host runs int3
+  (probe.py), and is refused (gdb says it cannot insert the breakpoint) where it does not. Watchpoints take a debug
   register where the host delivers data breakpoints (probe.py); elsewhere a write watchpoint is served
   by single-stepping while it is set and comparing the watched bytes.
 """
@@ -259,8 +260,9 @@ class KvmTarget(Target):
             if self.registers.add("execute", address, 1):
                 self._apply_debug()
                 return True
-            if kind == "hardware":
-                return False
+            from .probe import host_runs_software_breakpoints
+            if kind == "hardware" or not host_runs_software_breakpoints():
+                return False                     # an int3 here would end the guest's run, not stop it
             return self._insert_int3(address)
         if kind not in ("write", "read", "access"):
             raise NotImplementedError(kind)
