@@ -216,7 +216,8 @@ def parse_exit_code(value) -> Optional[str]:
     raise ValueError(f"must be 'value' or 'qemu', not {_shown(value)}")
 
 
-def parse_disk(value) -> Optional[str]:
+def parse_file_name(value) -> Optional[str]:
+    """A file kvmrun opens later (--disk, --trace-file): a non-empty name without NUL."""
     if value is None:
         return None
     if not isinstance(value, str):
@@ -303,18 +304,6 @@ def traced_kinds(config: "BootConfig") -> Tuple[str, ...]:
     return trace_kinds(config.trace or (TRACE_BARE if config.trace_file else None))
 
 
-def parse_trace_file(value) -> Optional[str]:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ValueError(f"must be a file name, not {_shown(value)}")
-    if not value:
-        raise ValueError("needs a file name, not an empty text")
-    if "\0" in value:
-        raise ValueError("must not contain a NUL character")
-    return value
-
-
 def parse_switch(value) -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"must be true or false, not {_shown(value)}")
@@ -351,7 +340,7 @@ OPTIONS: Tuple[Option, ...] = (
     Option("exit_code", ("--exit-code",), parse_exit_code, metavar="[value|qemu]",
            help="What a write of V to port 0xF4 exits with: V & 0xFF (value, the default), or (V<<1)|1 as "
                 "QEMU's isa-debug-exit (qemu)."),
-    Option("disk", ("--disk",), parse_disk, metavar="FILE",
+    Option("disk", ("--disk",), parse_file_name, metavar="FILE",
            help="Boot sectors: the disk int 13h reads and writes (default: the image itself, from sector 0)."),
     Option("disk_writable", ("--disk-writable",), parse_switch, default=False, switch=True,
            help="Boot sectors: the guest's int 13h writes change the disk's file (default: a private copy)."),
@@ -366,7 +355,7 @@ OPTIONS: Tuple[Option, ...] = (
                 "data, device) and, for boot sectors, every BIOS call (--trace alone, or =exits); each KVM "
                 "call setting the machine up (=setup); BIOS calls only (=bios). Kinds combine: "
                 "--trace=exits,setup."),
-    Option("trace_file", ("--trace-file",), parse_trace_file, metavar="FILE",
+    Option("trace_file", ("--trace-file",), parse_file_name, metavar="FILE",
            help="Write the trace to FILE instead of stderr (replaced; --trace alone if no --trace)."),
     Option("stats", ("--stats",), parse_switch, default=False, switch=True,
            help="After the run, a table on stderr: exits by reason, port, device and vCPU, time in the guest "
