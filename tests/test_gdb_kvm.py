@@ -228,3 +228,14 @@ def test_four_breakpoints_take_the_debug_registers_and_a_fifth_is_an_int3_only_w
     assert client.ask(b"Z1,100070,1").startswith(b"E")                # all four taken again
     client.send(b"k")
     assert stub.finish()[0] == 137
+
+
+@needs_gdb
+def test_a_fault_stops_in_gdb_where_it_happened_and_continuing_ends_the_run_with_it():
+    stub = Stub(guest("triple64.elf"))
+    shown = gdb(stub, "continue", "x/i $pc", "info registers rip", "continue", symbols=guest("triple64.elf"))
+    status, out, err = stub.finish()
+    assert "Program received signal SIGSEGV, Segmentation fault." in shown
+    assert re.search(r"=> 0x100026 <[^>]+>:\tud2", shown)                # gdb sees the faulting instruction
+    assert "Program terminated with signal SIGSEGV" in shown
+    assert status == 1 and out == b"about to fault\n" and b"triple fault" in err   # the report, as without gdb

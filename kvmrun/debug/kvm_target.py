@@ -113,6 +113,8 @@ class KvmTarget(Target):
         slot = self.registers.hit(dr6)
         if slot is not None and slot[0] != "execute":
             return StopEvent(cpu, "watchpoint", slot[0], slot[1])
+        if why == "fault":
+            return StopEvent(cpu, "fault")
         return StopEvent(cpu, "step" if why == "step" else "breakpoint")
 
     def interrupt(self) -> None:

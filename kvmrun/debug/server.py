@@ -36,6 +36,7 @@ READ_CHUNK = 1 << 16
 
 SIGINT = 2
 SIGTRAP = 5
+SIGSEGV = 11                   # a fault the target held for gdb to look at
 EIO = 5
 EBUSY = 16
 EINVAL = 22
@@ -348,7 +349,7 @@ class GdbServer:
 
     def _stop_reply(self) -> bytes:
         event = self._last_stop or StopEvent(self._current_cpu, "step")   # before the first instruction
-        signal = SIGINT if event.reason == "interrupt" else SIGTRAP
+        signal = SIGINT if event.reason == "interrupt" else SIGSEGV if event.reason == "fault" else SIGTRAP
         reply = b"T%02xthread:%x;" % (signal, self._current_cpu + 1)
         if event.reason == "watchpoint":
             reply += b"%s:%x;" % (WATCH_REPLY.get(event.watch_kind, "awatch").encode(), event.watch_address)

@@ -107,6 +107,10 @@ class GdbPlan:
         self.target = target = KvmTarget(runtime, mem, lambda event: server.stopped(event))
         self.listener.setblocking(False)               # accepted from the host loop, never waited on
         self.server = server = GdbServer(target, self.listener)
+        # A fault with gdb attached stops the guest where it faulted for gdb to see (SIGSEGV); once
+        # gdb lets it go on, the run ends with the fault and its report, as without gdb.
+        runtime.hold_fault = lambda thread, outcome: (outcome.reason.value == "fault" and server.connected
+                                                      and not server.detached and not server.finished)
         self._watched = -1
         self._watch()
         host.on_wakeup(target.deliver_stop)

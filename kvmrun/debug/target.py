@@ -30,7 +30,8 @@ class StopEvent(NamedTuple):
     For "breakpoint" the stopped vCPU's pc is the breakpoint's address (gdb is told `swbreak:` or
     `hwbreak:`, so it does not move the pc back over an int3 itself)."""
     cpu: int                   # 0-based vCPU index (gdb thread id = cpu + 1)
-    reason: str                # "interrupt" (after interrupt()), "step", "breakpoint", "watchpoint"
+    reason: str                # "interrupt" (after interrupt()), "step", "breakpoint", "watchpoint",
+                               # "fault" (the vCPU faulted; resumed, the run ends with the fault)
     watch_kind: str = ""       # "write" | "read" | "access" for a watchpoint
     watch_address: int = 0     # the data address that triggered a watchpoint
 

@@ -40,6 +40,9 @@ class Machine:
         # KVM_SET_GUEST_DEBUG's (control, debug registers) for every vCPU: breakpoints; a single step
         # adds to it for one vCPU and puts it back after.
         self.guest_debug: Tuple[int, Tuple[int, ...]] = (0, ())
+        # hold_fault(thread, outcome) -> True: the vCPU pauses on its fault instead of ending the run
+        # (a debugger looks at it first); resumed, it ends the run with that fault.
+        self.hold_fault: Optional[Callable[[VcpuThread, Outcome], bool]] = None
         self._absorption = absorption
         self._loop = loop
         self.threads = [VcpuThread(self, index, vcpu, ctx, ending_signals)

@@ -88,6 +88,7 @@ class VcpuThread:
         self._in_loop = False                     # from starting its loop until it left for good
         self._stepping = False
         self._keep_stepping: Optional[Callable[[Any], Optional[str]]] = None
+        self._held: Optional[Outcome] = None     # a fault a debugger is looking at
         self._ending_signals = ending_signals
         self.thread = threading.Thread(target=self._main, name=f"vcpu{index}", daemon=True)
 
@@ -134,7 +135,11 @@ class VcpuThread:
             if self.state is State.STARTING:
                 self._set(State.RUNNING)
         while True:
-            if self.state is State.RUNNING:
+            released = None
+            if self.state is State.RUNNING and self._held is not None:
+                action = released = self._held    # resumed after a held fault: it ends the run
+                self._held = None
+            elif self.state is State.RUNNING:
                 action = machine.loop(self.vcpu, self.ctx)
             else:
                 action = KICKED
@@ -157,6 +162,14 @@ class VcpuThread:
                 with machine.changed:
                     self.why = action.why
                     self.debug_status = action.debug_status
+                    self._set(State.PAUSED)
+                machine.vcpu_paused(self)
+                continue
+            if action is not released and machine.hold_fault is not None and machine.hold_fault(self, action):
+                # A debugger is attached: it sees the vCPU as it faulted; resumed, the run ends so.
+                self._held = action
+                with machine.changed:
+                    self.why = "fault"
                     self._set(State.PAUSED)
                 machine.vcpu_paused(self)
                 continue
