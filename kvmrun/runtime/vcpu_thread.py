@@ -135,7 +135,8 @@ class VcpuThread:
             if self.state is State.STARTING:
                 self._set(State.RUNNING)
         while True:
-            released = None
+            released: Optional[Outcome] = None
+            action: Any
             if self.state is State.RUNNING and self._held is not None:
                 action = released = self._held    # resumed after a held fault: it ends the run
                 self._held = None
