@@ -155,7 +155,9 @@ def run_boot(image: str, screen: str, values: Dict[str, Any], closed: FrozenSet[
         assert config.timeout is not None
         say(f"kvmrun: the guest was still running after --timeout {config.timeout:g} s; stopped it")
     elif outcome.reason is Reason.INTERRUPTED:
-        say(f"kvmrun: {signal_name(outcome.status - STATUS_SIGNAL_BASE)}: stopped the guest")
+        signum = outcome.status - STATUS_SIGNAL_BASE
+        # SIGKILL never reaches kvmrun itself: 137 is gdb's `kill` (--gdb), which ends the run as it would.
+        say("kvmrun: gdb's kill ended the run" if signum == 9 else f"kvmrun: {signal_name(signum)}: stopped the guest")
     elif outcome.reason is Reason.OUTPUT_CLOSED and not write_failed:
         say("kvmrun: stdout's reader went away: stopped the guest")
     if config.until is not None and outcome.reason is not Reason.BREAKPOINT:

@@ -386,7 +386,7 @@ class HaltDetection:
         from .platform.halt import confirm_halted
         runtime = self.runtime
         if runtime.paused_on_request:           # a debugger holds the machine: nobody is halted
-            return self.interval
+            return HALT_POLL_IDLE_SECONDS
         if not self.watch.all_blocking():
             self.interval = min(self.interval * 2, HALT_POLL_RUNNING_SECONDS)
             return self.interval

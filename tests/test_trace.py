@@ -347,3 +347,47 @@ def test_tracing_from_python_and_a_file(tmp_path):
     result = kvmrun.run(guest("hello64.elf"), trace=["setup"], trace_file=str(path))
     assert "KVM_SET_USER_MEMORY_REGION" in path.read_text() and not exit_lines(path.read_text())
     assert _call.tracer is None                       # set-up tracing ends with the set-up
+
+
+def test_lines_a_run_cut_short_could_not_deliver_are_counted_on_stderr(capfd):
+    """A reader that takes nothing while a run ends by its timeout: the lines left are dropped, and
+    stderr says how many (kvmrun's own stderr, not the trace's descriptor, which is full)."""
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    output = TraceOutput(write_end, "the trace file")
+    for n in range(20000):                       # more than the pipe holds
+        output(f"exit {n:06d} " + "x" * 40)
+    output.flush()
+    output.finish(lambda: True)                  # cut short: no waiting for the reader
+    taken = b""
+    while True:
+        try:
+            os.set_blocking(read_end, False)
+            chunk = os.read(read_end, 1 << 20)
+        except BlockingIOError:
+            break
+        if not chunk:
+            break
+        taken += chunk
+    os.close(read_end)
+    os.close(write_end)
+    delivered = taken.count(b"\n")
+    err = capfd.readouterr().err
+    found = re.search(r"kvmrun: (\d+) trace lines dropped: the trace file did not take them", err)
+    assert found and delivered + int(found.group(1)) in (20000, 20001)   # a line cut mid-way counts in both
+
+
+def test_a_trace_file_that_fails_says_so():
+    result = run_kvmrun("boot", "--trace-file", "/dev/full", guest("hello64.elf"))
+    assert result.returncode == 0 and result.stdout == b"Hello from long mode!\n"
+    assert re.fullmatch(rb"kvmrun: \d+ trace lines dropped: the trace file: No space left on device\n",
+                        result.stderr)
+
+
+def test_the_trace_file_cannot_be_the_image(tmp_path):
+    image = tmp_path / "guest.elf"
+    image.write_bytes(open(guest("hello64.elf"), "rb").read())
+    before = image.read_bytes()
+    result = run_kvmrun("boot", "--trace-file", image, image)
+    assert result.returncode == 2 and b"the guest boots from that file" in result.stderr
+    assert image.read_bytes() == before

@@ -81,3 +81,11 @@ def test_a_corrupt_symbol_table_is_an_error_not_a_traceback(tmp_path):
     broken.write_bytes(bytes(image))
     with pytest.raises(ConfigError, match="cannot read the symbols"):
         resolve_until("kernel_main", str(broken))
+
+
+def test_a_manifest_cannot_ask_for_gdb(tmp_path):
+    shutil.copy(guest("hello64.elf"), tmp_path / "hello64.elf")
+    (tmp_path / "kvmrun.toml").write_text('[[guest]]\nname = "g"\nimage = "hello64.elf"\ngdb = 1234\n')
+    result = run_kvmrun("test", tmp_path / "kvmrun.toml", timeout=30)
+    assert result.returncode == 2
+    assert "'gdb' is for `kvmrun boot --gdb`" in result.stderr.decode()

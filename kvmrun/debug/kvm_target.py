@@ -138,8 +138,13 @@ class KvmTarget(Target):
         for watch in self.watches:               # gdb may have written the memory meanwhile
             watch.seen = watch.read()
         keep_stepping = self._check_watches if self.watches else None
-        self.runtime.resume_each({cpu: action for cpu, action in actions.items() if 0 <= cpu < self.cpu_count},
-                                 keep_stepping=keep_stepping)
+        actions = {cpu: action for cpu, action in actions.items() if 0 <= cpu < self.cpu_count}
+        if "step" in actions.values():
+            # gdb's stepi is `vCont;s:N;c`: step N, let the others run. Here a step is emulated and
+            # slow, so the others would run far ahead (to the guest's end) before it completes: the
+            # step goes alone, as gdb's `set scheduler-locking step` would have it.
+            actions = {cpu: action for cpu, action in actions.items() if action == "step"}
+        self.runtime.resume_each(actions, keep_stepping=keep_stepping)
 
     def _check_watches(self, vcpu) -> Optional[str]:
         """After each step of a vCPU that continues under a stepped watchpoint (its own thread)."""

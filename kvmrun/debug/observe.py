@@ -54,6 +54,20 @@ class VcpuCounts:
         self.kvmrun_ns = 0                        # from an exit until the next KVM_RUN: kvmrun handling it
 
 
+def _refuse_writing_over_inputs(config: "BootConfig") -> None:
+    """--trace-file naming the image, the disk or a module would overwrite what the guest boots from."""
+    import os
+    inputs = [config.image, config.disk] + [module.path for module in config.modules]
+    for path in inputs:
+        try:
+            same = path is not None and os.path.samefile(config.trace_file, path)
+        except (OSError, ValueError):
+            same = False                      # not there yet, or not comparable: not the same file
+        if same:
+            raise OptionError("trace_file", f"cannot be {config.trace_file}: the guest boots from that file, "
+                                            "and the trace would overwrite it")
+
+
 def observe(config: "BootConfig") -> Optional["Observer"]:
     """The observer a run with --trace, --trace-file or --stats needs; None without them. Opens the
     trace file (an OptionError naming --trace-file when it cannot be written)."""
@@ -63,6 +77,7 @@ def observe(config: "BootConfig") -> Optional["Observer"]:
     output = None
     if kinds:
         if config.trace_file is not None:
+            _refuse_writing_over_inputs(config)
             try:
                 fd = lines.open_trace_file(config.trace_file)
             except OSError as err:

@@ -39,6 +39,8 @@ class TraceOutput:
         self._poller = select.poll()
         self._poller.register(fd, select.POLLOUT)
         self._pending = b""
+        self._started = False                  # part of _pending's first line is written already
+        self.failed = ""                       # why the descriptor stopped taking lines, if it did
         self._writing = threading.Lock()       # one writer at a time; the others leave it the lines
 
     def __call__(self, line: str) -> None:
@@ -59,14 +61,23 @@ class TraceOutput:
                 self._writing.release()
 
     def finish(self, stop_waiting: Callable[[], bool]) -> None:
-        """After the run: the rest, waiting for the reader until `stop_waiting()`, then how many lines
-        were dropped, if any."""
+        """After the run: the rest, waiting for the reader until `stop_waiting()` (a run cut short by
+        its timeout or a signal does not wait), then, on stderr, how many lines never reached it."""
         with self._writing:
             self._write(wait=lambda: not stop_waiting())
-            if self.dropped and not self.lines and not self._pending:
-                self.lines.append(f"kvmrun: {self.dropped} trace lines dropped: {self.where} did not take them")
+            cut = bool(self._pending) and self._started      # a line half-written where the notice goes
+            untaken = len(self.lines) + self._pending.count(b"\n")
+            self.lines.clear()
+            self._pending = b""
+            self.dropped += untaken
+            if self.dropped:
+                why = f": {self.failed}" if self.failed else " did not take them"
+                notice = f"kvmrun: {self.dropped} trace lines dropped: {self.where}{why}\n"
                 self.dropped = 0
-                self._write(wait=lambda: not stop_waiting())
+                # On stderr when that is where the trace went, else on kvmrun's stderr (a trace file's
+                # reader may be gone, or the file's disk full).
+                on_trace = self.where == "stderr"
+                _tell((("\n" if cut and on_trace else "") + notice).encode(), self.fd if on_trace else 2)
 
     def _write(self, wait: Callable[[], bool]) -> None:
         lines = self.lines
@@ -84,13 +95,30 @@ class TraceOutput:
                     continue
                 return
             try:
-                self._pending = self._pending[os.write(self.fd, self._pending[:self.CHUNK]):]
+                written = os.write(self.fd, self._pending[:self.CHUNK])
             except (BlockingIOError, InterruptedError):
                 continue
-            except OSError:                # the reader or the disk is gone: the trace with it, the run goes on
+            except OSError as err:         # the reader or the disk is gone: the trace with it, the run goes on
+                self.failed = err.strerror or str(err)
+                self.dropped += len(lines) + self._pending.count(b"\n")
                 lines.clear()
                 self._pending = b""
                 return
+            # A write that stopped inside a line leaves its rest in _pending: a notice must not join it.
+            self._started = written > 0 and self._pending[written - 1:written] != b"\n" or \
+                self._started and written == 0
+            self._pending = self._pending[written:]
+
+
+def _tell(notice: bytes, fd: int, seconds: float = 1.0) -> None:
+    """One line, waiting for its reader a little, never for good."""
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    if poller.poll(seconds * 1000):
+        try:
+            os.write(fd, notice)
+        except OSError:
+            pass
 
 
 # --- one exit as a line -------------------------------------------------------------------------------

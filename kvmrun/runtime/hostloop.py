@@ -90,7 +90,8 @@ class HostLoop:
                 if left <= 0 and not machine.paused_on_request:
                     machine.finish(Outcome.timeout())
                     break
-                wait = max(0.0, min(wait, left))
+                if not machine.paused_on_request:     # held by a debugger: the deadline waits too
+                    wait = max(0.0, min(wait, left))
             for task in self._periodic:
                 wait = max(0.0, min(wait, task.due - now))
             for key, _ in self._selector.select(wait):

@@ -101,6 +101,8 @@ _TEST_KEYS: Dict[str, Callable[[Any], Any]] = {
     "stdin": _stdin, "expect_status": _expect_status, "expect_serial": _expect_serial,
     "expect_reason": _expect_reason, "expect_screen": _expect_screen,
 }
+# Boot options a suite's guest cannot use.
+NOT_IN_SUITES = {"gdb": "is for `kvmrun boot --gdb`: a suite's guest would wait for a debugger nobody attaches"}
 DEFAULTS_KEYS = sorted([*BY_NAME, *_TEST_KEYS])
 GUEST_KEYS = sorted([*_GUEST_ONLY, *BY_NAME, *_TEST_KEYS])
 
@@ -161,6 +163,8 @@ def _refuse_unknown_keys(path: str, where: str, table: dict, allowed: List[str])
 def _check_values(path: str, where: str, table: dict) -> None:
     """Each value on its own, as kvmrun boot and kvmrun.run would check it."""
     for key, value in table.items():
+        if key in NOT_IN_SUITES:
+            raise ManifestError(f"{path}: {where}: {key!r} {NOT_IN_SUITES[key]}")
         try:
             if key in BY_NAME:
                 parse_option(key, value)
