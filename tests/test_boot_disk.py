@@ -221,3 +221,19 @@ def test_a_stalled_stderr_does_not_keep_a_traced_run_past_its_timeout(tmp_path):
 def test_the_quick_checks_search_as_far_as_the_parsers_do():
     from kvmrun.boot import multiboot, multiboot2, prepare
     assert prepare.MULTIBOOT_SEARCH == multiboot.SEARCH_LIMIT and prepare.PROBE_BYTES == multiboot2.SEARCH_LIMIT
+
+
+def test_a_multiboot_header_past_the_first_8_kib_gets_a_note_saying_why_it_was_not_used(tmp_path):
+    """A host gcc's build-id note can push a Bare Bones kernel's header to offset 0x2000: kvmrun boots
+    it with its own ABI, as GRUB would refuse it, and says what happened and what to do."""
+    from kvmrun.boot.prepare import _late_multiboot_notes
+    header = struct.pack("<III", 0x1BADB002, 3, -(0x1BADB002 + 3) & 0xFFFFFFFF)
+    late = bytearray(0x3000)
+    late[0x2000:0x200C] = header
+    assert "offset 0x2000, past the first 8 KiB" in _late_multiboot_notes(bytes(late))[0]
+    bad_checksum = bytearray(late)
+    bad_checksum[0x2008] ^= 1
+    assert _late_multiboot_notes(bytes(bad_checksum)) == ()
+    unaligned = bytearray(0x3000)
+    unaligned[0x2002:0x200E] = header
+    assert _late_multiboot_notes(bytes(unaligned)) == ()

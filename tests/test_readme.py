@@ -40,6 +40,9 @@ def test_the_bare_bones_example_shows_what_the_readme_says():
     result = run_kvmrun("boot", GUESTS / "osdev_barebones.bin")
     assert (result.returncode, result.stderr) == (0, b"")
     assert result.stdout.decode() == shown
+    import json                                   # and it boots as the multiboot kernel the README says
+    plan = json.loads(run_kvmrun("inspect", "--json", GUESTS / "osdev_barebones.bin").stdout)
+    assert plan["protocol"] == "multiboot" and "offset 0x1000" in plan["image"]["detected"]
 
 
 @pytest.mark.kvm

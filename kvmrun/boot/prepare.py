@@ -19,6 +19,7 @@ plan reserves or writes lies inside the first's: if the first plan passed its ch
 from __future__ import annotations
 
 import contextlib
+import struct
 
 from ..errors import LoaderError
 from ..memory import RamLayout
@@ -122,8 +123,28 @@ def plan_image_bytes(config: BootConfig, image: bytes) -> ImageBoot:
     else:
         detected = "no ELF magic, kernel header or boot signature: a raw image"
     from .protocols import kvmrun_abi       # its structures (page tables, GDT) are not a boot disk's cost
-    return ImageBoot(KVMRUN_ABI, mode, lambda one_gib_pages: kvmrun_abi.plan(
-        image_plan, RamLayout(config.memory), config.cpus, mode, one_gib_pages), image_plan.kind, detected)
+    notes = _late_multiboot_notes(image) if config.mode is None else ()
+    return ImageBoot(KVMRUN_ABI, mode, lambda one_gib_pages: _noted(kvmrun_abi.plan(
+        image_plan, RamLayout(config.memory), config.cpus, mode, one_gib_pages), notes), image_plan.kind, detected)
+
+
+def _late_multiboot_notes(image: bytes) -> Tuple[str, ...]:
+    """A valid multiboot header just past the first 8 KiB, where nobody looks for one: the kernel was
+    meant to be multiboot (a host gcc's build-id note, placed first, pushes it there)."""
+    at = image.find(MULTIBOOT_MAGIC, MULTIBOOT_SEARCH, PROBE_BYTES)
+    while at >= 0:
+        if at % 4 == 0 and len(image) >= at + 12:
+            magic, flags, checksum = struct.unpack_from("<III", image, at)
+            if (magic + flags + checksum) & 0xFFFFFFFF == 0:
+                return (f"a multiboot header at offset 0x{at:x}, past the first 8 KiB where GRUB, QEMU and kvmrun "
+                        "look for it: booted with kvmrun's own ABI instead. A build-id note linked in before "
+                        "it? Link with -Wl,--build-id=none (an i686-elf cross compiler adds none)",)
+        at = image.find(MULTIBOOT_MAGIC, at + 1, PROBE_BYTES)
+    return ()
+
+
+def _noted(setup: BootSetup, notes: Tuple[str, ...]) -> BootSetup:
+    return setup._replace(notes=setup.notes + notes) if notes else setup
 
 
 def _pc_kernel(config: BootConfig, image: bytes):
