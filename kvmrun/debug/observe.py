@@ -57,6 +57,7 @@ class VcpuCounts:
 def _refuse_writing_over_inputs(config: "BootConfig") -> None:
     """--trace-file naming the image, the disk or a module would overwrite what the guest boots from."""
     import os
+    assert config.trace_file is not None
     inputs = [config.image, config.disk] + [module.path for module in config.modules]
     for path in inputs:
         try:
