@@ -19,12 +19,27 @@ needs_gdb = pytest.mark.skipif(GDB is None, reason="gdb is not installed (.ci/ru
 WAITING = re.compile(rb"waiting for gdb on (\S+):(\d+)")
 
 
+_STARTED = []
+
+
+@pytest.fixture(autouse=True)
+def no_stub_outlives_its_test():
+    """A test that fails before its kvmrun ends would leave it waiting for a gdb that never comes."""
+    yield
+    while _STARTED:
+        process = _STARTED.pop()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
 class Stub:
     """`kvmrun boot --gdb 0 ...` in its own process, and the port it listens on."""
 
     def __init__(self, *args):
         self.process = subprocess.Popen([sys.executable, "-m", "kvmrun", "boot", "--gdb", "0", *map(str, args)],
                                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        _STARTED.append(self.process)
         line = self.process.stderr.readline()
         found = WAITING.search(line)
         if found is None:
