@@ -475,26 +475,21 @@ class GdbServer:
         return self.target.read_memory(self._cpu, address, length).hex().encode()
 
     def _write_memory_hex(self, rest: bytes) -> bytes:
-        header, colon, data_text = rest.partition(b":")
-        address, length = self._address_length(header)
-        data = hex_bytes(data_text)
-        if not colon or len(data) != length:
-            raise ProtocolError("M's length does not match its data")
-        if data:
-            self.target.write_memory(self._cpu, address, data)
-        return b"OK"
+        return self._write_memory(rest, hex_bytes, "M")
 
     def _write_memory_binary(self, rest: bytes) -> bytes:
-        header, colon, escaped = rest.partition(b":")
+        return self._write_memory(rest, unescape, "X")
+
+    def _write_memory(self, rest: bytes, decode, name: str) -> bytes:
+        """M (hex) and X (binary): ADDR,LENGTH:DATA."""
+        header, colon, encoded = rest.partition(b":")
         address, length = self._address_length(header)
-        data = unescape(escaped)
+        data = decode(encoded)
         if not colon or len(data) != length:
-            raise ProtocolError("X's length does not match its data")
+            raise ProtocolError(f"{name}'s length does not match its data")
         if data:                             # X with no data is gdb asking whether X works
             self.target.write_memory(self._cpu, address, data)
         return b"OK"
-
-    # --- running ---
 
     def _resume(self, actions: Dict[int, str]) -> None:
         if not actions:
