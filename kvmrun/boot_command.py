@@ -3,6 +3,7 @@ launcher (launch.py) runs a plainly written `kvmrun boot` straight through here,
 (cli.py) calls the same run_boot, so both read options, report and exit alike."""
 from __future__ import annotations
 
+import os
 import sys
 
 from .console import SCREEN_AUTO, SCREEN_TEXT
@@ -15,12 +16,30 @@ if TYPE_CHECKING:
     from typing import Any, Dict, FrozenSet
 
 
+SAY_WAIT_SECONDS = 2.0
+
+
 def say(text: str) -> None:
-    """One message for people, on stderr."""
+    """One message for people, on stderr. A stderr nobody reads (a full pipe) gets a couple of seconds
+    to take it, never more: kvmrun's exit must not wait for a reader that never comes."""
     try:
-        sys.stderr.write(text + "\n")
         sys.stderr.flush()
-    except (OSError, ValueError):           # stderr gone: nobody is left to tell
+        fd = sys.stderr.fileno()
+    except (OSError, ValueError, AttributeError):   # not a descriptor (a test's capture), or gone
+        try:
+            sys.stderr.write(text + "\n")
+            sys.stderr.flush()
+        except (OSError, ValueError):       # stderr gone: nobody is left to tell
+            pass
+        return
+    import select
+    data = (text + "\n").encode(errors="backslashreplace")
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    try:
+        if poller.poll(SAY_WAIT_SECONDS * 1000):      # room for a page: a line goes without blocking
+            os.write(fd, data)
+    except OSError:
         pass
 
 
