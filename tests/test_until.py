@@ -89,3 +89,20 @@ def test_a_manifest_cannot_ask_for_gdb(tmp_path):
     result = run_kvmrun("test", tmp_path / "kvmrun.toml", timeout=30)
     assert result.returncode == 2
     assert "'gdb' is for `kvmrun boot --gdb`" in result.stderr.decode()
+
+
+def test_a_manifests_until_is_checked_before_any_guest_runs(tmp_path):
+    shutil.copy(guest("barebones.elf"), tmp_path / "barebones.elf")
+    (tmp_path / "kvmrun.toml").write_text(
+        '[[guest]]\nname = "fine"\nimage = "barebones.elf"\n'
+        '[[guest]]\nname = "typo"\nimage = "barebones.elf"\nuntil = "kernal_main"\n')
+    result = run_kvmrun("test", tmp_path / "kvmrun.toml")
+    assert result.returncode == 2 and result.stdout == b""             # nothing ran
+    err = result.stderr.decode()
+    assert "guest 'typo': 'until' 'kernal_main': no symbol of that name in" in err and err.count("\n") == 1
+
+
+def test_inspect_refuses_what_boot_refuses_about_until():
+    result = run_kvmrun("inspect", "--until", "nosuch", guest("gdb64.elf"))
+    assert result.returncode == 2 and b"--until nosuch: no symbol of that name" in result.stderr
+    assert run_kvmrun("inspect", "--until", "kmain", guest("gdb64.elf")).returncode == 0

@@ -39,6 +39,9 @@ def describe(config: BootConfig) -> Dict[str, Any]:
     """How `config` boots. LoaderError, ConfigError or OptionError as `kvmrun boot` raises them before
     it opens /dev/kvm: the same image and options fail here with the same message."""
     image_boot = plan_image_for(config)
+    if config.gdb is not None or config.until is not None:
+        from ..debug.session import check_debugging
+        check_debugging(config)                 # as boot refuses them, without opening a port
     # Boot plans with 1 GiB pages first and plans again only where KVM offers none: both are shown.
     setup = plan_setup(config, image_boot, one_gib_pages=True)
     fallback = plan_setup(config, image_boot, one_gib_pages=False)

@@ -28,17 +28,27 @@ if TYPE_CHECKING:
     from .server import GdbServer
 
 
-def plan_debugging(config: "BootConfig", note: Optional[Callable[[str], None]]):
-    """What the run's debugging needs, checked and prepared before the machine is: None, a GdbPlan
-    or an UntilPlan."""
+def check_debugging(config: "BootConfig") -> Optional[int]:
+    """What boot refuses about --gdb and --until, checked without opening anything (manifests and
+    `kvmrun inspect` check it too): --until's address, None without it."""
     if config.gdb is not None and config.until is not None:
         raise ConfigError("--until and --gdb cannot be combined: with gdb attached, use its `break` and "
                           "`continue` (or `until`)")
+    if config.until is None:
+        return None
+    from .symbols import resolve_until
+    return resolve_until(config.until, config.image)
+
+
+def plan_debugging(config: "BootConfig", note: Optional[Callable[[str], None]]):
+    """What the run's debugging needs, checked and prepared before the machine is: None, a GdbPlan
+    or an UntilPlan."""
+    until_address = check_debugging(config)
     if config.gdb is not None:
         return GdbPlan(open_listener(*config.gdb), note)
     if config.until is not None:
-        from .symbols import resolve_until
-        return UntilPlan(config.until, resolve_until(config.until, config.image))
+        assert until_address is not None
+        return UntilPlan(config.until, until_address)
     return None
 
 

@@ -12,6 +12,14 @@ if TYPE_CHECKING:
 _ADDRESS_LIMIT = 1 << 64
 
 
+class UntilError(ConfigError):
+    """--until names nothing to stop at; `problem` says why, without the option's spelling."""
+
+    def __init__(self, until: str, problem: str):
+        super().__init__(f"--until {until}: {problem}")
+        self.problem = problem
+
+
 def address_or_none(text: str) -> Optional[int]:
     """The address `text` writes (0x..., or decimal digits); None when it is a symbol's name."""
     try:
@@ -19,7 +27,7 @@ def address_or_none(text: str) -> Optional[int]:
     except ValueError:
         return None
     if not 0 <= value < _ADDRESS_LIMIT:
-        raise ConfigError(f"--until {text}: not an address (0 to 2^64-1)")
+        raise UntilError(text, "not an address (0 to 2^64-1)")
     return value
 
 
@@ -34,7 +42,7 @@ def resolve_until(until: str, image_path: str) -> int:
     try:
         with open(image_path, "rb") as stream:
             if stream.read(4) != b"\x7fELF":
-                raise ConfigError(f"--until {until}: {image_path} is not an ELF image, so it has no symbols; "
+                raise UntilError(until, f"{image_path} is not an ELF image, so it has no symbols; "
                                   "give an address (0x...)")
             stream.seek(0)
             elf = ELFFile(stream)
@@ -47,8 +55,8 @@ def resolve_until(until: str, image_path: str) -> int:
     except ConfigError:
         raise
     except OSError as err:
-        raise ConfigError(f"--until {until}: cannot read {image_path}: {err.strerror}") from None
+        raise UntilError(until, f"cannot read {image_path}: {err.strerror}") from None
     except (ELFError, Exception) as err:       # pyelftools raises errors of many kinds on corrupt tables
-        raise ConfigError(f"--until {until}: cannot read the symbols of {image_path}: {err}") from None
+        raise UntilError(until, f"cannot read the symbols of {image_path}: {err}") from None
     where = "its symbol table" if tables else "it (it has no symbol table: stripped?)"
-    raise ConfigError(f"--until {until}: no symbol of that name in {image_path}; looked in {where}")
+    raise UntilError(until, f"no symbol of that name in {image_path}; looked in {where}")

@@ -195,11 +195,14 @@ def _spec(path: str, folder: Path, where: str, entry: dict) -> GuestSpec:
     if isinstance(options.get("trace_file"), str) and options["trace_file"]:
         options["trace_file"] = str((folder / options["trace_file"]).resolve())
     from ..boot.image import ModuleError
+    from ..debug.symbols import UntilError
     try:
         config = boot_config(image, options, image_written=entry["image"])
         _refuse_what_boot_would(config)
     except OptionError as err:
         raise ManifestError(f"{path}: {where}: {err.spelled(repr(err.option))}") from None
+    except UntilError as err:
+        raise ManifestError(f"{path}: {where}: 'until' {entry['until']!r}: {err.problem}") from None
     except ModuleError as err:
         looked = f" (looked at {err.file})" if err.problem == "no such file" else ""
         raise ManifestError(f"{path}: {where}: 'modules' {err.shown!r}: {err.problem}{looked}") from None
@@ -233,3 +236,6 @@ def _refuse_what_boot_would(config) -> None:
     """The image read and planned with its options, as `kvmrun boot` does before it opens /dev/kvm."""
     from ..boot.prepare import plan_boot
     plan_boot(config, one_gib_pages=True)
+    if config.until is not None:
+        from ..debug.session import check_debugging
+        check_debugging(config)
