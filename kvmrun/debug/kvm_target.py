@@ -306,10 +306,17 @@ class KvmTarget(Target):
             return True
         return False
 
-    def _insert_int3(self, address: int) -> bool:
+    def _physical_byte(self, address: int) -> Optional[int]:
+        """Where the byte at linear `address` lies in RAM, through vCPU 0's paging; None if nowhere."""
         try:
             (physical, _), = self._pieces(self._first_cpu(), address, 1)
         except TargetError:
+            return None
+        return physical
+
+    def _insert_int3(self, address: int) -> bool:
+        physical = self._physical_byte(address)
+        if physical is None:
             return False
         if physical not in self.software:
             self.software[physical] = self.mem.read(physical, 1)[0]
@@ -318,12 +325,9 @@ class KvmTarget(Target):
         return True
 
     def _remove_int3(self, address: int) -> bool:
-        try:
-            (physical, _), = self._pieces(self._first_cpu(), address, 1)
-        except TargetError:
-            return False
-        byte = self.software.pop(physical, None)
-        if byte is None:
+        physical = self._physical_byte(address)
+        byte = None if physical is None else self.software.pop(physical, None)
+        if physical is None or byte is None:
             return False
         self.mem.write(physical, bytes([byte]))
         self._apply_debug()

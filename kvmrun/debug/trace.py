@@ -105,8 +105,8 @@ class TraceOutput:
                 self._pending = b""
                 return
             # A write that stopped inside a line leaves its rest in _pending: a notice must not join it.
-            self._started = written > 0 and self._pending[written - 1:written] != b"\n" or \
-                self._started and written == 0
+            if written:
+                self._started = self._pending[written - 1] != 0x0A     # not b"\n"
             self._pending = self._pending[written:]
 
 
