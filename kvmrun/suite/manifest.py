@@ -9,7 +9,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..errors import ConfigError, KvmrunError
 from ..options import BY_NAME, OptionError, boot_config, parse_option
@@ -36,6 +36,8 @@ class GuestSpec:
     expect_reason: Optional[str] = None    # a Reason's value
     expect_screen: Optional[str] = None    # a regular expression searched in the screen's text
     image_written: Optional[str] = None    # the image as the manifest writes it: what the guest is told
+    group: Optional[str] = None            # pytest-xdist's --dist loadgroup keeps a group on one worker
+    markers: Tuple[str, ...] = ()          # pytest marks, for -m
 
 
 def _name(value) -> str:
@@ -95,11 +97,26 @@ def _expect_reason(value) -> str:
     return reason.value
 
 
+def _group(value) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"must be a non-empty string, not {value!r}")
+    return value
+
+
+_MARKER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def _markers(value) -> Tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(name, str) and _MARKER_NAME.match(name) for name in value):
+        raise ValueError(f"must be a list of pytest mark names (identifiers, as in -m), not {value!r}")
+    return tuple(value)
+
+
 # Keys beside the boot options, each with its parser (ValueError(problem) when wrong).
 _GUEST_ONLY: Dict[str, Callable[[Any], Any]] = {"name": _name, "image": _image}
 _TEST_KEYS: Dict[str, Callable[[Any], Any]] = {
     "stdin": _stdin, "expect_status": _expect_status, "expect_serial": _expect_serial,
-    "expect_reason": _expect_reason, "expect_screen": _expect_screen,
+    "expect_reason": _expect_reason, "expect_screen": _expect_screen, "group": _group, "markers": _markers,
 }
 # Boot options a suite's guest cannot use.
 NOT_IN_SUITES = {"gdb": "is for `kvmrun boot --gdb`: a suite's guest would wait for a debugger nobody attaches"}
@@ -220,7 +237,8 @@ def _spec(path: str, folder: Path, where: str, entry: dict) -> GuestSpec:
         run_options["stdin"] = _stdin(entry["stdin"])
     return GuestSpec(name=entry["name"], image=str(image), options=run_options, expect_status=expect_status,
                      expect_serial=entry.get("expect_serial"), expect_reason=expect_reason,
-                     expect_screen=entry.get("expect_screen"), image_written=entry["image"])
+                     expect_screen=entry.get("expect_screen"), image_written=entry["image"],
+                     group=entry.get("group"), markers=_markers(entry["markers"]) if "markers" in entry else ())
 
 
 def refuse_what_this_host_cannot(path: str, specs: List[GuestSpec], max_vcpus: int) -> None:

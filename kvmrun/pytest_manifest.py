@@ -1,0 +1,81 @@
+"""Manifests as pytest test files: one item per guest, run by the same core as `kvmrun test`.
+
+The plugin (pytest_plugin.py) imports this only when pytest meets a manifest. Each item runs its guest
+with kvmrun.suite.runner.run_guest, the function `kvmrun test` runs, so the expectations, the failure
+report and the outcome cannot disagree. What an item reports is plain data (strings, numbers): under
+pytest-xdist reports cross process boundaries, to a controller that may run on another host."""
+import pytest
+
+from .errors import KvmrunError
+from .suite.manifest import load_manifest
+from .suite.runner import GuestOutcome, run_guest
+from .suite.text import failure_text, printable, system_out
+
+
+class GuestFailed(Exception):
+    """A guest did not do what its manifest expects; the item's report is the outcome's story."""
+
+    def __init__(self, outcome: GuestOutcome):
+        super().__init__(outcome.spec.name)
+        self.outcome = outcome
+
+
+class ManifestFile(pytest.File):
+    def collect(self):
+        try:
+            specs = load_manifest(str(self.path))
+        except KvmrunError as err:
+            # Shown as the one line `kvmrun test` prints, not as a traceback into kvmrun.
+            raise self.CollectError(str(err)) from None
+        grouping = bool(getattr(self.config.option, "loadgroup", False))     # set by xdist in its workers
+        for spec in specs:
+            # xdist's loadgroup scheduler reads a group from the "@group" end of an id. xdist writes it
+            # there itself, through a field pytest 9.2 no longer reads (pytest-xdist issue #1386), so a
+            # guest's group is put into its name instead, as xdist would have shown it.
+            name = f"{spec.name}@{spec.group}" if grouping and spec.group is not None else spec.name
+            item = GuestItem.from_parent(self, name=name, spec=spec)
+            item.add_marker("kvm")
+            for marker in spec.markers:
+                item.add_marker(marker)
+            if spec.group is not None and not grouping:
+                item.add_marker(pytest.mark.xdist_group(name=spec.group))
+            yield item
+
+
+class GuestItem(pytest.Item):
+    def __init__(self, *, spec, **kwargs):
+        super().__init__(**kwargs)
+        self.spec = spec
+
+    def runtest(self) -> None:
+        outcome = run_guest(self.spec)
+        self.user_properties.extend(_properties(outcome))
+        if outcome.result is not None and outcome.result.serial:
+            # As "Captured stdout": what pytest shows with -rP and writes to JUnit's system-out (with
+            # junit_logging = system-out), bounded as `kvmrun test` bounds it.
+            self.add_report_section("call", "stdout", system_out(outcome.result.serial))
+        if not outcome.passed:
+            raise GuestFailed(outcome)
+
+    def repr_failure(self, excinfo, style=None):
+        if isinstance(excinfo.value, GuestFailed):
+            return failure_report(excinfo.value.outcome)
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self):
+        return self.path, None, f"guest {printable(self.spec.name)}"
+
+
+def failure_report(outcome: GuestOutcome) -> str:
+    """What `kvmrun test` prints under a failed guest's rule: why it has no result, or what differed with
+    the serial tail, the screen and the fault report."""
+    if outcome.error is not None:
+        return printable(f"{outcome.ended}: {outcome.error}")
+    assert outcome.result is not None
+    return failure_text(outcome.result, outcome.problems)
+
+
+def _properties(outcome: GuestOutcome):
+    """JUnit's properties on each testcase, as `kvmrun test --junit-xml` writes them."""
+    status = str(outcome.result.status) if outcome.result is not None else "-"
+    return [("status", status), ("ended", outcome.ended)]
