@@ -32,7 +32,9 @@ class ManifestFile(pytest.File):
             # xdist's loadgroup scheduler reads a group from the "@group" end of an id. xdist writes it
             # there itself, through a field pytest 9.2 no longer reads (pytest-xdist issue #1386), so a
             # guest's group is put into its name instead, as xdist would have shown it.
-            name = f"{spec.name}@{spec.group}" if grouping and spec.group is not None else spec.name
+            name = printable(spec.name)         # an id a terminal shows, never obeys (as kvmrun test shows it)
+            if grouping and spec.group is not None:
+                name += f"@{printable(spec.group)}"
             item = GuestItem.from_parent(self, name=name, spec=spec)
             item.add_marker("kvm")
             for marker in spec.markers:

@@ -141,10 +141,25 @@ def test_popen_gateways_run_guests_as_remote_hosts_would(pytester):
     """--tx is how xdist reaches other hosts (ssh=...); a popen gateway with its own interpreter takes
     the same path here: the worker collects the manifest itself and sends back plain reports."""
     lay_out(pytester)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--tx", f"2*popen//python={sys.executable}",
-                                           "--dist", "load", timeout=120)
+    host = pytester.path / "elsewhere"                # the remote host's checkout: the same layout
+    host.mkdir()
+    for name in ("kvmrun.toml", "tox.ini", "hello64.elf", "spin64.elf", "triple64.elf"):
+        shutil.move(pytester.path / name, host / name)
+    shutil.copy(host / "kvmrun.toml", pytester.path / "kvmrun.toml")     # only the manifest here
+    shutil.copy(host / "tox.ini", pytester.path / "tox.ini")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--dist", "load",
+                                           "--tx", f"2*popen//chdir={host}//python={sys.executable}", timeout=120)
     result.assert_outcomes(passed=2, failed=2)
-    assert "exit status 1 (fault)" in result.stdout.str()
+    out = result.stdout.str()
+    assert "exit status 1 (fault)" in out and f"guest {host}/triple64.elf" in out      # ran on the worker's side
+
+
+def test_names_are_ids_a_terminal_shows_and_never_obeys(pytester):
+    lay_out(pytester, '[[guest]]\nname = "red \\u001b[31m"\nimage = "hello64.elf"\nexpect_serial = "nope"\n')
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    assert "\x1b" not in result.stdout.str()
+    result.stdout.fnmatch_lines([r"FAILED kvmrun.toml::red \x1b[[]31m - *"])
 
 
 def test_a_bad_manifest_is_a_one_line_collection_error(pytester):
