@@ -176,6 +176,45 @@ def suite_throughput(image, guests, jobs, runs, irqchip="off"):
     return Figure(whole), Figure(inner)
 
 
+# pytest as a guest-suite venv has it: kvmrun, pytest, pytest-xdist. Hypothesis, in this venv for
+# kvmrun's own tests, registers a plugin that costs ~0.3 s of every pytest start: left out.
+PYTEST = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:hypothesispytest"]
+PROCESS_PER_GUEST = """import subprocess, sys, pytest
+IMAGES = {images!r}
+
+@pytest.mark.parametrize("image", IMAGES)
+def test_guest(image):
+    assert subprocess.run([sys.executable, "-m", "kvmrun", "boot", image], stdout=subprocess.DEVNULL).returncode == 0
+"""
+
+
+def suite_paths(image, guests, jobs, runs):
+    """Guests per second for the three ways to run a suite of `guests` copies of `image`: kvmrun test,
+    pytest collecting the same manifest, and pytest with a `kvmrun boot` process per guest. Each over
+    the whole command, and without start-up: from the difference to the same command on 2 guests."""
+    def argvs(folder, count):
+        manifest = folder / f"kvmrun_{count}.toml"
+        manifest.write_text("".join(f'[[guest]]\nname = "g{i}"\nimage = "{image}"\n\n' for i in range(count)))
+        per_process = folder / f"test_process_per_guest_{count}.py"
+        per_process.write_text(PROCESS_PER_GUEST.format(images=[image] * count))
+        return {"kvmrun_test": KVMRUN + ["test", str(manifest), "--jobs", str(jobs)],
+                "pytest_plugin": PYTEST + ["-n", str(jobs), str(manifest)],
+                "pytest_process_per_guest": PYTEST + ["-n", str(jobs), str(per_process)]}
+
+    whole, steady = {}, {}
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        big, small = argvs(folder, guests), argvs(folder, 2)
+        for path in big:
+            # the slow path needs fewer runs to mean something (each is ~10 s)
+            count = max(2, runs // 3) if path == "pytest_process_per_guest" else runs
+            big_times = timed(big[path], count, status=0).samples
+            small_times = timed(small[path], count, status=0).samples
+            whole[path] = Figure(guests / t for t in big_times)
+            steady[path] = Figure((guests - 2) / max(1e-6, b - s) for b, s in zip(big_times, small_times))
+    return whole, steady
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes, few repetitions")
@@ -380,6 +419,24 @@ def main():
                      f"{1e3 / inner.median:.1f} ms a guest without start-up (--irqchip off "
                      f"{1e3 / results[f'kvmrun_test_guests_per_s_jobs{jobs}_run_only']['median']:.1f} ms)",
                      "≤ 5 ms a guest"))
+
+    # 8. a guest suite three ways: kvmrun test, pytest on the manifest, pytest with a process per guest
+    count = 20 if quick else 200
+    whole, steady = suite_paths(g["hlt.bin"], count, 2, runs)
+    for path in whole:
+        record(f"suite_{path}_guests_per_s", whole[path], "guests/s")
+        record(f"suite_{path}_guests_per_s_steady", steady[path], "guests/s")
+    test_rate, plugin_rate = whole["kvmrun_test"].median, whole["pytest_plugin"].median
+    test_steady, plugin_steady = steady["kvmrun_test"].median, steady["pytest_plugin"].median
+    rows.append((f"{count} guests: kvmrun test --jobs 2", f"{test_rate:.0f} guests/s",
+                 f"{test_steady:.0f} guests/s without start-up", "-"))
+    rows.append(("  pytest -n 2 on the same manifest", f"{plugin_rate:.0f} guests/s",
+                 f"{plugin_steady:.0f} guests/s without start-up; kvmrun test {test_rate / plugin_rate:.2f}x as "
+                 f"fast, {test_steady / plugin_steady:.2f}x without start-up", "within 1.5x of kvmrun test"))
+    per_process = whole["pytest_process_per_guest"].median
+    rows.append(("  pytest -n 2, a kvmrun boot process per guest", f"{per_process:.0f} guests/s",
+                 f"{steady['pytest_process_per_guest'].median:.0f} guests/s without start-up; the plugin "
+                 f"{plugin_rate / per_process:.1f}x as fast", "far behind the plugin"))
 
     Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     from rich.console import Console
