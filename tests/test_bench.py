@@ -24,10 +24,13 @@ def test_bench_quick_mode_writes_every_figure(tmp_path):
                 "irqchip_teardown_off_ms", "boot_c_runner_irqchip_ms", "teardown_c_runner_irqchip_ms",
                 "kvmrun_test_irqchip_guests_per_s_jobs1", "kvmrun_test_irqchip_guests_per_s_jobs2_run_only",
                 # a multiboot kernel printing to VGA: whole process and as a suite's guest
-                "boot_multiboot_vga_kvmrun_ms", "boot_multiboot_vga_in_suite_ms"):
+                "boot_multiboot_vga_kvmrun_ms", "boot_multiboot_vga_in_suite_ms",
+                # a guest suite run three ways: kvmrun test, pytest on the manifest, a process per guest
+                "suite_kvmrun_test_guests_per_s", "suite_pytest_plugin_guests_per_s",
+                "suite_pytest_process_per_guest_guests_per_s", "suite_pytest_plugin_guests_per_s_steady"):
         assert figures[key]["median"] > 0 and figures[key]["runs"] >= 2, key
     # The halt latency is a difference of two runs and may come out below zero in a noisy quick run.
     assert figures["irqchip_latency_ms"]["runs"] >= 2 and figures["irqchip_run_exit_on_ms"]["median"] > 0
-    for row in ("--irqchip on", "teardown", "halt latency"):
+    for row in ("--irqchip on", "teardown", "halt latency", "pytest -n 2 on the same manifest"):
         assert row in result.stdout, row
     assert "kvmrun benchmarks" in result.stdout
