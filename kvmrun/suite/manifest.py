@@ -38,6 +38,7 @@ class GuestSpec:
     image_written: Optional[str] = None    # the image as the manifest writes it: what the guest is told
     group: Optional[str] = None            # pytest-xdist's --dist loadgroup keeps a group on one worker
     markers: Tuple[str, ...] = ()          # pytest marks, for -m
+    results: Optional[str] = None          # "tap" or "ktap": its serial output read for test points (tap.py)
 
 
 def _name(value) -> str:
@@ -112,11 +113,19 @@ def _markers(value) -> Tuple[str, ...]:
     return tuple(value)
 
 
+def _results(value) -> str:
+    from .tap import KINDS
+    if value not in KINDS:
+        raise ValueError(f"must be one of {', '.join(map(repr, KINDS))}, not {value!r}")
+    return value
+
+
 # Keys beside the boot options, each with its parser (ValueError(problem) when wrong).
 _GUEST_ONLY: Dict[str, Callable[[Any], Any]] = {"name": _name, "image": _image}
 _TEST_KEYS: Dict[str, Callable[[Any], Any]] = {
     "stdin": _stdin, "expect_status": _expect_status, "expect_serial": _expect_serial,
     "expect_reason": _expect_reason, "expect_screen": _expect_screen, "group": _group, "markers": _markers,
+    "results": _results,
 }
 # Boot options a suite's guest cannot use.
 NOT_IN_SUITES = {"gdb": "is for `kvmrun boot --gdb`: a suite's guest would wait for a debugger nobody attaches"}
@@ -238,7 +247,8 @@ def _spec(path: str, folder: Path, where: str, entry: dict) -> GuestSpec:
     return GuestSpec(name=entry["name"], image=str(image), options=run_options, expect_status=expect_status,
                      expect_serial=entry.get("expect_serial"), expect_reason=expect_reason,
                      expect_screen=entry.get("expect_screen"), image_written=entry["image"],
-                     group=entry.get("group"), markers=_markers(entry["markers"]) if "markers" in entry else ())
+                     group=entry.get("group"), markers=_markers(entry["markers"]) if "markers" in entry else (),
+                     results=entry.get("results"))
 
 
 def refuse_what_this_host_cannot(path: str, specs: List[GuestSpec], max_vcpus: int) -> None:
