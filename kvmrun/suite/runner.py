@@ -22,6 +22,7 @@ from .manifest import DEFAULT_TIMEOUT, GuestSpec
 
 if TYPE_CHECKING:
     from ..api import Result
+    from .tap import TestPoint
 
 WALL_CLOCK_GRACE = 5.0    # seconds past a guest's own timeout before its worker counts as stuck
 REAP_SECONDS = 2.0        # at most this long waiting for killed workers to be gone
@@ -46,6 +47,7 @@ class GuestOutcome:
     problems: Tuple[str, ...] = ()        # what differed from the expectation
     error: Optional[str] = None           # why it has no result
     without_result: str = NOT_BOOTED      # how it ended where it has none: NOT_BOOTED or WORKER_*
+    points: Tuple["TestPoint", ...] = ()  # the test points in its serial output (spec.results: TAP, KTAP)
 
     @property
     def ended(self) -> str:
@@ -67,7 +69,13 @@ def run_guest(spec: GuestSpec) -> GuestOutcome:
         return GuestOutcome(spec, False, time.perf_counter() - start, error=str(err))
     problems = tuple(result.mismatches(spec.expect_status, spec.expect_serial, spec.expect_reason,
                                        spec.expect_screen))
-    return GuestOutcome(spec, not problems, result.elapsed, result=result, problems=problems)
+    points: Tuple["TestPoint", ...] = ()
+    if spec.results is not None:      # its own tests' results: each failed point and each problem fails it
+        from .tap import guest_problems, parse_results
+        found = parse_results(result.serial, spec.results)
+        points = found.points
+        problems += guest_problems(found, spec.results)
+    return GuestOutcome(spec, not problems, result.elapsed, result=result, problems=problems, points=points)
 
 
 def _run_guarded(spec: GuestSpec) -> GuestOutcome:

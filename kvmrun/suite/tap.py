@@ -110,6 +110,19 @@ def _indent(line: str) -> int:
     return len(lead) + 3 * lead.count("\t")
 
 
+def _dedented(line: str, width: int) -> str:
+    """`line` without its leading whitespace up to `width` (its level's indentation): shown as printed
+    relative to that level."""
+    lead = len(line) - len(line.lstrip(" \t"))
+    if "\t" not in line[:lead]:
+        return line[min(lead, width):]
+    cut = used = 0
+    while cut < lead and used + (4 if line[cut] == "\t" else 1) <= width:
+        used += 4 if line[cut] == "\t" else 1
+        cut += 1
+    return line[cut:]
+
+
 def _unescaped(text: str) -> str:
     """TAP14's escapes: `\\#` is a `#` that delimits nothing, `\\\\` a backslash."""
     return _ESCAPE.sub(r"\1", text) if "\\" in text else text
@@ -166,7 +179,17 @@ class _Notes:
         return "\n".join([note, *self.lines] if self.keep_last else [*self.lines, note])
 
 
-_NO_NOTES = _Notes(False)    # where the lines of a test whose diagnostics are not kept go: nowhere
+class _NoNotes(_Notes):
+    """Where the lines of a test whose diagnostics are not kept go: nowhere."""
+
+    def add(self, line: str) -> None:
+        pass
+
+    def extend(self, other: _Notes) -> None:
+        pass
+
+
+_NO_NOTES = _NoNotes(False)
 
 
 class _Test:
@@ -278,7 +301,7 @@ class _Parser:
         if self.yaml is not None:
             yaml_indent, test = self.yaml
             if content == "..." or not content or indent >= yaml_indent:
-                test.notes.add(line[min(indent, self.stack[-1].indent):])
+                test.notes.add(_dedented(line, self.stack[-1].indent))
                 if content == "...":
                     self.yaml = None
                 return
@@ -307,7 +330,7 @@ class _Parser:
             self._plan(number, frame, int(plan.group(1)))
         elif subtest is not None:
             name = _bounded(subtest.group(1).strip()) if subtest.group(1) else None
-            if frame is not self.root and frame.name is None and not frame.count and frame.plan is None:
+            if frame is not self.root and frame.name in (None, name) and not frame.count and frame.plan is None:
                 frame.name = name         # KUnit, node: `# Subtest: name` opens the subtest's own lines
             else:
                 frame.child_name = name   # TAP14: it stands at the parent's level, before them
@@ -316,7 +339,7 @@ class _Parser:
         """A diagnostic or any line that is not TAP: the current test's diagnostics. A YAML block
         begins right below a result line (comments between allowed)."""
         frame = self.stack[-1]
-        shown = line[min(indent, frame.indent):]
+        shown = _dedented(line, frame.indent)
         if content == "---" and frame.open is not None and frame.yaml_may_follow and indent > frame.indent:
             self.yaml = (indent, frame.open)
             frame.open.notes.add(shown)
@@ -399,8 +422,8 @@ class _Parser:
             return
         self.kept += 1
         test = _Test(self._unique(frame, description or str(frame.last_number)), outcome, directive, children)
-        if self.ktap:
-            test.notes.extend(notes)
+        if self.ktap and test.notes is not _NO_NOTES:
+            test.notes = notes            # the lines before it, the last ones kept
         if comment:
             test.notes.add(comment)
         frame.tests.append(test)
@@ -517,8 +540,7 @@ class _Parser:
         root = self.root
         if root.plan is None:
             if root.count == 0:
-                self.problem(f"no {self.kind.upper()} output: no plan and no test point" +
-                             ("" if self.version_seen else ", nor a version line"))
+                self.problem("no plan and no test point" + ("" if self.version_seen else ", nor a version line"))
             else:
                 self.problem(f"no plan (1..N): {root.count} test point{'s' if root.count != 1 else ''} "
                              "reported, none announced")
@@ -549,3 +571,26 @@ def _flatten(tests: List[_Test], prefix: Tuple[str, ...], points: List[TestPoint
         points.append(TestPoint(path, test.outcome, test.directive, test.diagnostics))
         any_failed |= test.outcome == FAILED
     return any_failed
+
+
+FAILED_NAMES_CHARS = 300         # of the failed points' names in the guest's problem
+
+
+def guest_problems(results: TestResults, kind: str) -> Tuple[str, ...]:
+    """What fails the guest whose output these are: one problem naming its failed points
+    (`2 of 5 test points failed: a/b, c`), and each of results.problems, saying which format."""
+    problems = []
+    failed = results.failed
+    if failed:
+        names: List[str] = []
+        length = 0
+        for point in failed:
+            name = _bounded(point.name)
+            if names and length + len(name) > FAILED_NAMES_CHARS:
+                break
+            names.append(name)
+            length += len(name) + 2
+        more = f" and {len(failed) - len(names)} more" if len(names) < len(failed) else ""
+        problems.append(f"{len(failed)} of {len(results.points)} test points failed: {', '.join(names)}{more}")
+    problems.extend(f"{kind.upper()}: {problem}" for problem in results.problems)
+    return tuple(problems)

@@ -4,11 +4,15 @@ A guest prints anything: a megabyte on one line, escape sequences, bytes that ar
 manifest's names and paths can hold the same. What `kvmrun test` shows on a terminal or writes into
 JUnit XML is bounded, and shown as text, never obeyed by the terminal."""
 import re
-from typing import Iterable, Tuple
+from typing import Iterable, Sequence, Tuple
 
 TAIL_LINES = 20                   # of serial output in a failure's report
 TAIL_BYTES = 4096                 # ... and never more bytes than this, however long the lines
 SYSTEM_OUT_BYTES = 64 * 1024      # the last this many bytes of serial output go to JUnit's system-out
+POINTS_SHOWN = 20                 # failed test points in a failure's report
+POINT_LINES = 12                  # of each one's diagnostics
+POINT_CHARS = 1024                # ... and never more characters than this
+POINTS_CHARS = 8192               # of all of them
 
 # For a terminal: C0 controls but newline and tab, DEL, C1 controls, lone surrogates (undecodable
 # bytes of a file name, as os.fsdecode leaves them).
@@ -96,11 +100,42 @@ def failure_message(result, problems: Iterable[str]) -> str:
     return printable("; ".join(problems))
 
 
-def failure_text(result, problems: Iterable[str]) -> str:
-    """A failure's whole story, bounded and printable: what differed, the serial tail, the fault report."""
-    parts = [f"guest {printable(result.image)}: {failure_message(result, problems)}",
-             f"--- serial output (last {TAIL_LINES} lines, at most {TAIL_BYTES} bytes) ---",
-             serial_tail(result.serial) or "(none)"]
+def failed_points_text(points: Sequence) -> str:
+    """The failed test points (tap.TestPoint) with their directives and diagnostics, for a failure's
+    report: bounded and printable; "" when none failed."""
+    failed = [point for point in points if point.outcome == "failed"]
+    if not failed:
+        return ""
+    parts = [f"--- failed test points ({len(failed)} of {len(points)}) ---"]
+    size = 0
+    for shown, point in enumerate(failed):
+        if shown == POINTS_SHOWN or size > POINTS_CHARS:
+            parts.append(f"[... {len(failed) - shown} more failed test points not shown ...]")
+            break
+        head = f"not ok {point.name}" + (f" # {point.directive}" if point.directive else "")
+        lines = [printable(head)[:POINT_CHARS]]
+        diagnostics = point.diagnostics.split("\n") if point.diagnostics else []
+        text = "\n".join(diagnostics[:POINT_LINES])
+        cut = len(diagnostics) - POINT_LINES if len(diagnostics) > POINT_LINES else 0
+        if len(text) > POINT_CHARS:
+            text, cut = text[:POINT_CHARS], cut + text[POINT_CHARS:].count("\n") + 1
+        lines += ["    " + line for line in printable(text).split("\n")] if text else []
+        if cut:
+            lines.append(f"    [... {cut} more line{'s' if cut != 1 else ''} not shown ...]")
+        parts.extend(lines)
+        size += sum(len(line) + 1 for line in lines)
+    return "\n".join(parts)
+
+
+def failure_text(result, problems: Iterable[str], points: Sequence = ()) -> str:
+    """A failure's whole story, bounded and printable: what differed, the failed test points (with
+    `results`), the serial tail, the fault report."""
+    parts = [f"guest {printable(result.image)}: {failure_message(result, problems)}"]
+    failed_points = failed_points_text(points)
+    if failed_points:
+        parts.append(failed_points)
+    parts += [f"--- serial output (last {TAIL_LINES} lines, at most {TAIL_BYTES} bytes) ---",
+              serial_tail(result.serial) or "(none)"]
     screen = screen_section(result)
     if screen:
         parts.append(printable(screen))
