@@ -1,4 +1,7 @@
-"""JUnit XML as GitHub Actions, GitLab and Jenkins read it: one testcase per guest.
+"""JUnit XML as GitHub Actions, GitLab and Jenkins read it: one testcase per guest, and one per test
+point (`guest/point`) of a guest whose TAP or KTAP output is read (`results`): a failure with its
+diagnostics, or skipped with its directive. The guest's own testcase stays, failing for its failed
+points and for what fails it as a whole (no plan, a crash mid-run).
 
 Every text in it is bounded (text.py) and passed through xml_text: guests print anything, and names
 and paths may hold control characters or bytes that are not UTF-8. The file is written whole or not at
@@ -12,16 +15,20 @@ from datetime import datetime, timezone
 from typing import List
 
 from .runner import GuestOutcome
+from .tap import TestPoint
 from .text import failure_message, failure_text, screen_section, system_out, xml_text
 
 __all__ = ["junit_xml", "rename_target", "write_junit", "write_whole", "written_in_place", "xml_text"]
 
 
 def junit_xml(outcomes: List[GuestOutcome], suite: str, elapsed: float) -> ET.Element:
-    failures = sum(1 for o in outcomes if not o.passed and o.error is None)
+    points = [point for o in outcomes for point in o.points]
+    failures = sum(1 for o in outcomes if not o.passed and o.error is None) + \
+        sum(1 for point in points if point.outcome == "failed")
     errors = sum(1 for o in outcomes if o.error is not None)
-    counts = {"tests": str(len(outcomes)), "failures": str(failures), "errors": str(errors),
-              "skipped": "0", "time": f"{elapsed:.3f}"}
+    skipped = sum(1 for point in points if point.outcome == "skipped")
+    counts = {"tests": str(len(outcomes) + len(points)), "failures": str(failures), "errors": str(errors),
+              "skipped": str(skipped), "time": f"{elapsed:.3f}"}
     root = ET.Element("testsuites", {"name": "kvmrun", **counts})
     testsuite = ET.SubElement(root, "testsuite", {
         "name": xml_text(suite), "hostname": xml_text(socket.gethostname()),
@@ -44,13 +51,27 @@ def junit_xml(outcomes: List[GuestOutcome], suite: str, elapsed: float) -> ET.El
         elif not outcome.passed:
             failure = ET.SubElement(case, "failure", message=xml_text(failure_message(result, outcome.problems)),
                                     type="GuestFailure")
-            failure.text = xml_text(failure_text(result, outcome.problems))
+            failure.text = xml_text(failure_text(result, outcome.problems, outcome.points))
         if result is not None:
             screen = screen_section(result)
             ET.SubElement(case, "system-out").text = system_out(result.serial) + (
                 "\n" + xml_text(screen) if screen else "")
+        for point in outcome.points:
+            _point_case(testsuite, outcome, point, suite)
     ET.indent(root)
     return root
+
+
+def _point_case(testsuite: ET.Element, outcome: GuestOutcome, point: TestPoint, suite: str) -> None:
+    """A test point's testcase, `guest/point`: its time is its guest's, which it does not know apart."""
+    case = ET.SubElement(testsuite, "testcase", name=xml_text(f"{outcome.spec.name}/{point.name}"),
+                         classname=xml_text(suite), time="0.000", file=xml_text(outcome.spec.image))
+    if point.outcome == "failed":
+        message = f"not ok {point.name}" + (f" # {point.directive}" if point.directive else "")
+        failure = ET.SubElement(case, "failure", message=xml_text(message), type="TestPointFailure")
+        failure.text = xml_text(point.diagnostics or "(no diagnostics)")
+    elif point.outcome == "skipped":
+        ET.SubElement(case, "skipped", message=xml_text(point.directive))
 
 
 def write_junit(path: str, outcomes: List[GuestOutcome], suite: str, elapsed: float) -> None:

@@ -21,6 +21,11 @@ def _verdict(outcome: GuestOutcome) -> Text:
     return Text("ERROR" if outcome.error is not None else "FAIL", style="red")
 
 
+_POINT_VERDICTS = {"passed": Text("PASS", style="green"), "failed": Text("FAIL", style="red"),
+                   "skipped": Text("SKIP", style="yellow")}
+POINT_ROWS = 500          # a guest's test points in the table, besides its failed ones (all shown)
+
+
 def _shown(text: str, style: str = "") -> Text:
     """Text, not markup: a name or a guest's output is shown as it is, brackets and all."""
     return Text(printable(text), style=style)
@@ -114,6 +119,7 @@ def show_summary(console: Console, outcomes: List[GuestOutcome], elapsed: float)
     for o in outcomes:
         status = str(o.result.status) if o.result is not None else "-"
         table.add_row(_shown(o.spec.name), _verdict(o), status, o.ended, f"{o.elapsed:.2f}")
+        _add_points(table, o)
     console.print(table)
     for o in outcomes:
         if o.passed:
@@ -122,10 +128,33 @@ def show_summary(console: Console, outcomes: List[GuestOutcome], elapsed: float)
         if o.error is not None:
             console.print(_shown(o.error), highlight=False, soft_wrap=True)
         else:
-            console.print(_shown(failure_text(o.result, o.problems)), highlight=False, soft_wrap=True)
+            console.print(_shown(failure_text(o.result, o.problems, o.points)), highlight=False, soft_wrap=True)
     console.print(tally(outcomes, elapsed), highlight=False)
 
 
+def _add_points(table: Table, outcome: GuestOutcome) -> None:
+    """A row per test point below its guest's (`results`): `guest/point`, PASS, FAIL or SKIP, its
+    directive. Past POINT_ROWS, only the failed ones, and a row counting the others."""
+    left_out = 0
+    for index, point in enumerate(outcome.points):
+        if index >= POINT_ROWS and point.outcome != "failed":
+            left_out += 1
+            continue
+        table.add_row(_shown(f"{outcome.spec.name}/{point.name}"), _POINT_VERDICTS[point.outcome].copy(), "",
+                      _shown(point.directive), "")
+    if left_out:
+        table.add_row(_shown(f"{outcome.spec.name}/..."), "", "", f"{left_out} more test points passed or skipped",
+                      "")
+
+
 def tally(outcomes: List[GuestOutcome], elapsed: float) -> str:
+    """Guests passed and failed; then, when some guest reports test points (`results`), the points
+    passed, failed and skipped across all of them. A guest with a failed point is a failed guest."""
     passed = sum(1 for o in outcomes if o.passed)
-    return f"{passed} passed, {len(outcomes) - passed} failed in {elapsed:.2f} s"
+    counts = {"passed": 0, "failed": 0, "skipped": 0}
+    for o in outcomes:
+        for point in o.points:
+            counts[point.outcome] += 1
+    points = f" (test points: {counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped)" \
+        if any(o.spec.results or o.points for o in outcomes) else ""
+    return f"{passed} passed, {len(outcomes) - passed} failed{points} in {elapsed:.2f} s"
