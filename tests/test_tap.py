@@ -576,3 +576,45 @@ def test_run_guest_fails_a_guest_for_its_failed_points_and_problems_only(monkeyp
     plain = run_guest(GuestSpec(name="g", image="/g.elf"))
     assert (plain.passed, plain.points) == (True, ()), "without `results`, the output is not read"
     assert GuestOutcome(plain.spec, True, 0.0).points == ()
+
+
+def _outcome(points, passed=False):
+    from kvmrun import api
+    from kvmrun.outcome import Reason
+    from kvmrun.suite.manifest import GuestSpec
+    from kvmrun.suite.runner import GuestOutcome
+    result = api.Result(image="/g.elf", status=0, reason=Reason.HALTED, serial=b"", report=None, elapsed=0.01)
+    return GuestOutcome(GuestSpec(name="g\x1b[2J", image="/g.elf", results="ktap"), passed, 0.01, result=result,
+                        problems=() if passed else ("x",), points=tuple(points))
+
+
+def test_the_table_shows_every_failed_point_but_bounds_the_others_and_escapes_names():
+    import io
+    from rich.console import Console
+    from kvmrun.suite.report import POINT_ROWS, show_summary
+    many = [TestPoint((f"p{i}",), "failed" if i in (3, POINT_ROWS + 7) else "passed") for i in range(POINT_ROWS + 20)]
+    many.append(TestPoint(("s\x07",), "skipped", "SKIP \x1b]0;title\x07"))
+    stream = io.StringIO()
+    show_summary(Console(file=stream, width=200), [_outcome(many)], 1.0)
+    out = stream.getvalue()
+    rows = _rows(out)
+    assert rows[0] == ("g\\x1b[2J", "FAIL") and rows[1:3] == [("g\\x1b[2J/p0", "PASS"), ("g\\x1b[2J/p1", "PASS")]
+    assert (f"g\\x1b[2J/p{POINT_ROWS + 7}", "FAIL") in rows, "a failed point is always shown"
+    assert (f"g\\x1b[2J/p{POINT_ROWS + 8}", "PASS") not in rows
+    assert len(rows) == 1 + POINT_ROWS + 1 + 1
+    assert "20 more test points passed or skipped" in out and "\x1b" not in out and "\x07" not in out
+    assert "0 passed, 1 failed (test points: 518 passed, 2 failed, 1 skipped) in 1.00 s" in out
+
+
+def test_junit_counts_points_and_carries_hostile_names():
+    from kvmrun.suite.junit import junit_xml
+    points = [TestPoint(("a\x00",), "failed", "ERROR \x1b", "diag \x01"), TestPoint(("b",), "skipped", "SKIP"),
+              TestPoint(("c",), "passed")]
+    root = ET.fromstring(ET.tostring(junit_xml([_outcome(points), _outcome([], passed=True)], "s", 1.0)))
+    suite = root.find("testsuite")
+    assert [suite.get(key) for key in ("tests", "failures", "errors", "skipped")] == ["5", "2", "0", "1"]
+    cases = suite.findall("testcase")
+    assert [case.get("name") for case in cases] == ["g\\x1b[2J", "g\\x1b[2J/a\\x00", "g\\x1b[2J/b",
+                                                    "g\\x1b[2J/c", "g\\x1b[2J"]
+    failure = cases[1].find("failure")
+    assert (failure.get("message"), failure.text) == ("not ok a\\x00 # ERROR \\x1b", "diag \\x01")
