@@ -4,12 +4,22 @@ The plugin (pytest_plugin.py) imports this only when pytest meets a manifest. Ea
 with kvmrun.suite.runner.run_guest, the function `kvmrun test` runs, so the expectations, the failure
 report and the outcome cannot disagree. What an item reports is plain data (strings, numbers): under
 pytest-xdist reports cross process boundaries, to a controller that may run on another host."""
+import contextlib
+
 import pytest
 
 from .errors import KvmrunError
 from .suite.manifest import load_manifest
 from .suite.runner import GuestOutcome, run_guest
 from .suite.text import failure_text, printable, system_out
+
+
+class PointFailed(Exception):
+    """A TAP/KTAP test point that failed, raised only to make its subtest report."""
+
+    def __init__(self, point):
+        super().__init__(point.name)
+        self.point = point
 
 
 class GuestFailed(Exception):
@@ -51,6 +61,8 @@ class GuestItem(pytest.Item):
 
     def runtest(self) -> None:
         outcome = run_guest(self.spec)
+        if outcome.points:          # first: a point's report would carry the guest's whole output too
+            _report_points(self, outcome.points)
         self.user_properties.extend(_properties(outcome))
         if outcome.result is not None and outcome.result.serial:
             # As "Captured stdout": what pytest shows with -rP and writes to JUnit's system-out (with
@@ -62,6 +74,8 @@ class GuestItem(pytest.Item):
     def repr_failure(self, excinfo, style=None):
         if isinstance(excinfo.value, GuestFailed):
             return failure_report(excinfo.value.outcome)
+        if isinstance(excinfo.value, PointFailed):
+            return point_report(excinfo.value.point)
         return super().repr_failure(excinfo, style=style)
 
     def reportinfo(self):
@@ -74,7 +88,39 @@ def failure_report(outcome: GuestOutcome) -> str:
     if outcome.error is not None:
         return printable(f"{outcome.ended}: {outcome.error}")
     assert outcome.result is not None
-    return failure_text(outcome.result, outcome.problems)
+    return failure_text(outcome.result, outcome.problems, outcome.points)
+
+
+def _report_points(item: GuestItem, points) -> None:
+    """Each TAP/KTAP point as a subtest of the guest's item, where pytest has subtests (9.0 and later):
+    reported as its `subtests` fixture reports them, so the terminal, -rA and xdist show each point.
+    Without them, the item's own failure lists the failed points."""
+    try:
+        from _pytest.subtests import SubtestContext, SubtestReport
+    except ImportError:
+        return
+    from _pytest.runner import CallInfo
+
+    from .suite.tap import FAILED, SKIPPED
+    capture = item.config.pluginmanager.get_plugin("capturemanager")
+    for point in points:
+        def result(point=point):
+            if point.outcome == FAILED:
+                raise PointFailed(point)
+            if point.outcome == SKIPPED:
+                pytest.skip(point.directive or "skipped")
+        call = CallInfo.from_call(result, when="call")
+        report = SubtestReport._new(item.ihook.pytest_runtest_makereport(item=item, call=call),
+                                    SubtestContext(msg=point.name, kwargs={}), captured_output=None,
+                                    captured_logs=None)
+        # The terminal writes the point's progress letter: to the terminal, not into the item's capture.
+        with capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext():
+            item.ihook.pytest_runtest_logreport(report=report)
+
+
+def point_report(point) -> str:
+    text = f"{point.name}: not ok" + (f" # {point.directive}" if point.directive else "")
+    return printable(text + (f"\n{point.diagnostics}" if point.diagnostics else ""))
 
 
 def _properties(outcome: GuestOutcome):

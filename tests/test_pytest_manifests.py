@@ -199,3 +199,54 @@ def test_without_kvm_the_guests_are_skipped_or_failed_as_the_marker_says(pyteste
     pytester.runpytest_inprocess("-p", "no:cacheprovider").assert_outcomes(skipped=4)
     monkeypatch.setenv("KVMRUN_REQUIRE_KVM", "1")
     pytester.runpytest_inprocess("-p", "no:cacheprovider").assert_outcomes(errors=4)
+
+
+TAP_GUESTS = '''
+[[guest]]
+name = "tap"
+image = "tap64.elf"
+results = "tap"
+
+[[guest]]
+name = "ktap"
+image = "ktap64.elf"
+results = "ktap"
+
+[[guest]]
+name = "crash"
+image = "tapcrash64.elf"
+results = "tap"
+'''
+
+
+def lay_out_tap(pytester):
+    for image in ("tap64.elf", "ktap64.elf", "tapcrash64.elf"):
+        shutil.copy(guest(image), pytester.path / image)
+    pytester.makefile(".toml", kvmrun=TAP_GUESTS)
+
+
+def test_a_tap_guest_fails_listing_its_failed_points_and_reports_each_point(pytester):
+    lay_out_tap(pytester)
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-v")
+    out = result.stdout.str()
+    assert "1 of 6 test points failed: adds" in out and "--- failed test points (1 of 6) ---" in out
+    assert "wanted: 4" in out                                          # the point's YAML diagnostics
+    assert "1 of 5 test points failed: example/example_fail" in out    # KTAP, nested
+    assert "TAP: planned 3 test points, 1 reported" in out             # the crash mid-run
+    if pytest.version_tuple >= (9, 0):         # pytest's own subtests: a line per point
+        result.stdout.fnmatch_lines([
+            "kvmrun.toml::tap SUBPASSED[[]boots[]]*", "kvmrun.toml::tap SUBFAILED[[]adds[]]*",
+            "kvmrun.toml::tap SUBSKIPPED[[]disk[]] (SKIP no disk)*", "kvmrun.toml::tap SUBPASSED[[]memory/high[]]*",
+            "kvmrun.toml::tap FAILED*",
+            "kvmrun.toml::ktap SUBPASSED[[]example/example_params/value 1[]]*", "kvmrun.toml::ktap FAILED*",
+            "kvmrun.toml::crash SUBPASSED[[]first[]]*", "kvmrun.toml::crash FAILED*"])
+        assert "Captured stdout call -----\nu\n" not in out     # progress letters stay out of the capture
+
+
+def test_tap_points_cross_xdist_workers(pytester):
+    lay_out_tap(pytester)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2", "-q", timeout=120)
+    out = result.stdout.str()
+    assert "1 of 6 test points failed: adds" in out
+    if pytest.version_tuple >= (9, 0):
+        assert "5 failed, 4 skipped, 6 subtests passed" in out, out[-3000:]
