@@ -79,14 +79,18 @@ def _on_a_terminal(*args) -> bytes:
         os.close(slave)
         slave = -1
         shown = b""
+        ended = False
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
                 chunk = os.read(master, 65536)
             except BlockingIOError:
-                if proc.poll() is not None:
+                if ended:
                     break
-                time.sleep(0.01)
+                # Once it has ended, one more read takes what it wrote since the last one.
+                ended = proc.poll() is not None
+                if not ended:
+                    time.sleep(0.01)
                 continue
             except OSError:           # EIO: the terminal's last writer has gone
                 break
