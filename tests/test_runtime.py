@@ -159,6 +159,26 @@ def test_the_host_loop_times_out_but_not_while_paused_on_request():
         m.close()
 
 
+def test_a_deadline_passed_before_the_start_waits_while_paused_on_request():
+    """`kvmrun boot --gdb` pauses the machine (timed) before its vCPUs start; the set-up before that may
+    take longer than a short --timeout on a slow host, and starting must not end the run then: the
+    timeout counts once the guest runs."""
+    m = Machine([StandInVcpu(0)], [None], loop=stand_in_loop)
+    loop = HostLoop(m)
+    try:
+        m.pause_all(wait=False, timed=True)
+        m.start(time.monotonic() - 1.0)                  # the deadline passed during set-up
+        assert not m.done and m.pause_all(timed=True)     # held, not timed out
+        m.resume()
+        loop.run(time.monotonic() - 1.0)
+        assert m.outcome.reason is Reason.TIMEOUT        # once it runs, the deadline counts
+    finally:
+        m.finish(Outcome.halted())
+        m.stop_and_join()
+        loop.close()
+        m.close()
+
+
 def test_periodic_work_may_back_off():
     m, _ = machine([])
     loop = HostLoop(m)
