@@ -148,11 +148,27 @@ def test_a_stalled_reader_does_not_defeat_the_timeout(args):
     assert b"Traceback" not in err
 
 
+def wait_until_full(pipe, timeout=20):
+    """Until the pipe nobody reads stays filled (more than half of it, unchanged for 0.1 s): kvmrun is
+    running the guest, whose output waits for the reader. A fixed sleep could end before kvmrun had
+    even set up its signal handling on a slow host."""
+    import fcntl
+    import struct
+    import termios
+    size = fcntl.fcntl(pipe, fcntl.F_GETPIPE_SZ)
+    deadline = time.monotonic() + timeout
+    held = before = 0
+    while held <= size // 2 or held != before:
+        assert time.monotonic() < deadline, f"the pipe holds {held} of {size} bytes after {timeout} s"
+        time.sleep(0.1)
+        before, held = held, struct.unpack("i", fcntl.ioctl(pipe, termios.FIONREAD, b"\0" * 4))[0]
+
+
 @pytest.mark.parametrize("signame, status", [("SIGTERM", 143), ("SIGINT", 130)])
 def test_signals_end_a_run_whose_reader_stalled(signame, status):
     proc = start("--cpus", "2", guest("flood64.elf"))
     try:
-        time.sleep(1)                                          # the pipe is full by now
+        wait_until_full(proc.stdout)                           # the guest runs, its reader has stalled
         proc.send_signal(getattr(signal, signame))
         code = proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
