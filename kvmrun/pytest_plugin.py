@@ -12,6 +12,7 @@
         kvm_guest("build/hello64.elf").expect(status=0, serial=rb"Hello")
 """
 import fnmatch
+import functools
 import os
 
 import pytest
@@ -57,10 +58,16 @@ def pytest_configure(config):
 
 def kvm_problem() -> str:
     """'' when KVM can be used, otherwise why not."""
+    return _kvm_problem(os.environ.get("KVMRUN_KVM_DEVICE"))
+
+
+@functools.lru_cache(maxsize=4)
+def _kvm_problem(device) -> str:
+    """Asked once a process for each device: a suite of many guests would open /dev/kvm an item."""
     from kvmrun.errors import KvmUnavailable
     from kvmrun.kvm.system import open_kvm
     try:
-        open_kvm().close()
+        open_kvm(device).close()
     except KvmUnavailable as err:
         return str(err)
     return ""
