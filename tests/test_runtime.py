@@ -229,12 +229,13 @@ def test_a_real_vcpu_pauses_steps_one_instruction_and_shows_its_registers():
         stack.callback(setattr, machine_module, "Machine", real_machine)
         machine_module.Machine = Recording
         result = {}
+        out = CapturedOutput()
         runner = threading.Thread(target=lambda: result.update(outcome=machine_module.boot(
-            BootConfig(image=guest("spin64.elf"), timeout=30), CapturedOutput())))
+            BootConfig(image=guest("spin64.elf"), timeout=30), out)))
         runner.start()
         wait_for(lambda: "machine" in captured and captured["machine"].gate.is_set())
         m = captured["machine"]
-        time.sleep(0.2)                                   # let it reach its `jmp $`
+        wait_for(lambda: out.data.endswith(b"spinning\n"), timeout=30)   # past its entry: printed, at `jmp $`
         stepped = []
         m.on_pause = lambda thread: stepped.append(thread.why)
         assert m.pause_all(timed=True)
