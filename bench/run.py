@@ -205,6 +205,10 @@ def suite_paths(image, guests, jobs, runs):
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
         big, small = argvs(folder, guests), argvs(folder, 2)
+        # what pytest -n 2 costs before any guest: a run of one empty Python test, kvmrun's plugin off
+        empty = folder / "test_empty.py"
+        empty.write_text("def test_nothing():\n    pass\n")
+        start_up = timed(PYTEST + ["-p", "no:kvmrun", "-n", str(jobs), str(empty)], runs, status=0)
         for path in big:
             # the slow path needs fewer runs to mean something (each is ~10 s)
             count = max(2, runs // 3) if path == "pytest_process_per_guest" else runs
@@ -212,7 +216,7 @@ def suite_paths(image, guests, jobs, runs):
             small_times = timed(small[path], count, status=0).samples
             whole[path] = Figure(guests / t for t in big_times)
             steady[path] = Figure((guests - 2) / max(1e-6, b - s) for b, s in zip(big_times, small_times))
-    return whole, steady
+    return whole, steady, start_up
 
 
 def main():
@@ -422,7 +426,8 @@ def main():
 
     # 8. a guest suite three ways: kvmrun test, pytest on the manifest, pytest with a process per guest
     count = 20 if quick else 200
-    whole, steady = suite_paths(g["hlt.bin"], count, 2, runs)
+    whole, steady, xdist_start_up = suite_paths(g["hlt.bin"], count, 2, runs)
+    record("pytest_xdist_start_up_ms", Figure(t * 1e3 for t in xdist_start_up.samples), "ms")
     for path in whole:
         record(f"suite_{path}_guests_per_s", whole[path], "guests/s")
         record(f"suite_{path}_guests_per_s_steady", steady[path], "guests/s")
@@ -432,7 +437,8 @@ def main():
                  f"{test_steady:.0f} guests/s without start-up", "-"))
     rows.append(("  pytest -n 2 on the same manifest", f"{plugin_rate:.0f} guests/s",
                  f"{plugin_steady:.0f} guests/s without start-up; kvmrun test {test_rate / plugin_rate:.2f}x as "
-                 f"fast, {test_steady / plugin_steady:.2f}x without start-up", "within 1.5x of kvmrun test"))
+                 f"fast, {test_steady / plugin_steady:.2f}x without start-up; pytest -n 2 on one empty "
+                 f"Python test takes {xdist_start_up.median * 1e3:.0f} ms", "within 1.5x of kvmrun test"))
     per_process = whole["pytest_process_per_guest"].median
     rows.append(("  pytest -n 2, a kvmrun boot process per guest", f"{per_process:.0f} guests/s",
                  f"{steady['pytest_process_per_guest'].median:.0f} guests/s without start-up; the plugin "
