@@ -169,8 +169,8 @@ def test_a_flush_waiting_for_the_reader_lets_go_when_told_and_keeps_the_rest():
         out = FdOutput(w)
         stop = threading.Event()
         out.stop_waiting = stop.is_set
+        start = time.monotonic()                    # before the timer starts: the wait is 0.3 s at least
         threading.Timer(0.3, stop.set).start()
-        start = time.monotonic()
         for _ in range(100_000):
             out.put(ord("b"))
         assert returns_within(5, out.flush)         # the pipe is full: waits until told to stop
