@@ -76,12 +76,34 @@ def kvmrun_test(tmp_path):
         proc.communicate()
 
 
-def wait_for_workers(proc, count: int, settle: float = 0.3) -> None:
-    """Until `count` workers run (guests booting), then a little longer so they are inside KVM_RUN."""
+def holds_a_vcpu(pid: int) -> bool:
+    """Whether process `pid` has a KVM vCPU open: a guest is booting or running in it."""
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("anon_inode:kvm-vcpu"):
+                return True
+        except OSError:
+            pass
+    return False
+
+
+def wait_for_guests(proc, workers: int = 0, settle: float = 0.3) -> None:
+    """Until guests boot, in `workers` worker processes or, with none, in kvmrun itself (one job), then a
+    little longer so they are inside KVM_RUN. kvmrun handles SIGINT and SIGTERM by then: a fixed sleep
+    could end before it does on a slow host."""
+    def booting() -> bool:
+        if workers:
+            return sum(holds_a_vcpu(pid) for pid in children(proc.pid)) >= workers
+        return holds_a_vcpu(proc.pid)
+
     deadline = time.monotonic() + 15
-    while len(children(proc.pid)) < count:
+    while not booting():
         assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "the workers never started"
+        assert time.monotonic() < deadline, "no guest started"
         time.sleep(0.02)
     time.sleep(settle)
 
@@ -97,10 +119,7 @@ def ended_within(proc, seconds: float):
 @pytest.mark.parametrize("jobs", ["2", "1"])
 def test_sigterm_ends_the_run_at_once_with_143_and_no_worker_left(kvmrun_test, jobs):
     proc = kvmrun_test(SPINNERS, "--jobs", jobs)
-    if jobs == "2":
-        wait_for_workers(proc, 2)
-    else:
-        time.sleep(1.5)           # start-up and the first guest's boot
+    wait_for_guests(proc, workers=2 if jobs == "2" else 0)
     os.kill(proc.pid, signal.SIGTERM)
     out, err = ended_within(proc, 2.0)
     assert proc.returncode == 143, err
@@ -111,10 +130,7 @@ def test_sigterm_ends_the_run_at_once_with_143_and_no_worker_left(kvmrun_test, j
 @pytest.mark.parametrize("jobs", ["2", "1"])
 def test_ctrl_c_to_the_process_group_ends_the_run_at_once_with_130(kvmrun_test, jobs):
     proc = kvmrun_test(SPINNERS, "--jobs", jobs)
-    if jobs == "2":
-        wait_for_workers(proc, 2)
-    else:
-        time.sleep(1.5)
+    wait_for_guests(proc, workers=2 if jobs == "2" else 0)
     os.killpg(proc.pid, signal.SIGINT)
     out, err = ended_within(proc, 2.0)
     assert proc.returncode == 130, err
@@ -125,7 +141,7 @@ def test_ctrl_c_to_the_process_group_ends_the_run_at_once_with_130(kvmrun_test, 
 @pytest.mark.parametrize("gap", [0.0, 0.001, 0.01, 0.05])
 def test_two_ctrl_cs_in_a_row_end_it_just_as_well(kvmrun_test, gap):
     proc = kvmrun_test(SPINNERS, "--jobs", "2")
-    wait_for_workers(proc, 2)
+    wait_for_guests(proc, workers=2)
     os.killpg(proc.pid, signal.SIGINT)
     time.sleep(gap)
     try:
@@ -140,7 +156,7 @@ def test_two_ctrl_cs_in_a_row_end_it_just_as_well(kvmrun_test, gap):
 
 def test_workers_die_with_a_killed_runner(kvmrun_test):
     proc = kvmrun_test(SPINNERS, "--jobs", "2")
-    wait_for_workers(proc, 2)
+    wait_for_guests(proc, workers=2)
     os.kill(proc.pid, signal.SIGKILL)       # no chance to clean up: PR_SET_PDEATHSIG does it
     proc.wait()
     deadline = time.monotonic() + 2
@@ -186,7 +202,7 @@ def test_a_killed_worker_costs_its_guest_only(kvmrun_test, tmp_path):
     # 16 guests, two workers: batches of two, so each spinner shares its batch with the guest after it.
     junit = tmp_path / "report.xml"
     proc = kvmrun_test(KILLED_WORKER, "--jobs", "2", "--junit-xml", junit)
-    wait_for_workers(proc, 2)
+    wait_for_guests(proc, workers=2)
     os.kill(children(proc.pid)[0], signal.SIGKILL)   # each worker is running a spinner
     out, err = ended_within(proc, 10)
     assert proc.returncode == 1, err
