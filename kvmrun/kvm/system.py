@@ -18,6 +18,7 @@ KVM_DEVICE = "/dev/kvm"
 
 _CPUID_MAX_ENTRIES = 256
 _SUPPORTED_CPUID: dict = {}
+_CREATE_VM_ATTEMPTS = 5        # KVM_CREATE_VM tries while a signal keeps interrupting it (EINTR)
 
 
 class Kvm(FdOwner):
@@ -76,6 +77,15 @@ class Kvm(FdOwner):
         return False
 
     def create_vm(self) -> int:
+        # A signal pending while the kernel sets the VM up fails the call with EINTR, which the kernel
+        # does not restart: a stop and continue (Ctrl-Z, fg) then would fail the run. A handler that
+        # means to end the run still does, between the attempts.
+        for _ in range(_CREATE_VM_ATTEMPTS - 1):
+            try:
+                return ioctl(self.fd, Ioctl.KVM_CREATE_VM, 0)
+            except KvmError as err:
+                if err.errno != errno.EINTR:
+                    raise
         return ioctl(self.fd, Ioctl.KVM_CREATE_VM, 0)
 
 
