@@ -11,7 +11,7 @@ import pytest
 from .errors import KvmrunError
 from .suite.manifest import load_manifest
 from .suite.runner import GuestOutcome, run_guest
-from .suite.text import failure_text, printable, system_out
+from .suite.text import failed_point_lines, failure_text, printable, system_out
 
 
 class PointFailed(Exception):
@@ -119,8 +119,8 @@ def _report_points(item: GuestItem, points) -> None:
 
 
 def point_report(point) -> str:
-    text = f"{point.name}: not ok" + (f" # {point.directive}" if point.directive else "")
-    return printable(text + (f"\n{point.diagnostics}" if point.diagnostics else ""))
+    """A failed point's subtest report: as `kvmrun test` lists it under its guest."""
+    return "\n".join(failed_point_lines(point))
 
 
 def _properties(outcome: GuestOutcome):

@@ -241,6 +241,8 @@ def test_a_tap_guest_fails_listing_its_failed_points_and_reports_each_point(pyte
             "kvmrun.toml::ktap SUBPASSED[[]example/example_params/value 1[]]*", "kvmrun.toml::ktap FAILED*",
             "kvmrun.toml::crash SUBPASSED[[]first[]]*", "kvmrun.toml::crash FAILED*"])
         assert "Captured stdout call -----\nu\n" not in out     # progress letters stay out of the capture
+        # a failed point's own report: as kvmrun test lists it, with its YAML block
+        result.stdout.fnmatch_lines(["*guest tap [[]adds[]]*", "not ok adds", "*---", "*wanted: 4"])
 
 
 def test_tap_points_cross_xdist_workers(pytester):

@@ -16,7 +16,7 @@ from typing import List
 
 from .runner import GuestOutcome
 from .tap import TestPoint
-from .text import failure_message, failure_text, screen_section, system_out, xml_text
+from .text import failed_point_heading, failure_message, failure_text, screen_section, system_out, xml_text
 
 __all__ = ["junit_xml", "rename_target", "write_junit", "write_whole", "written_in_place", "xml_text"]
 
@@ -67,7 +67,7 @@ def _point_case(testsuite: ET.Element, outcome: GuestOutcome, point: TestPoint, 
     case = ET.SubElement(testsuite, "testcase", name=xml_text(f"{outcome.spec.name}/{point.name}"),
                          classname=xml_text(suite), time="0.000", file=xml_text(outcome.spec.image))
     if point.outcome == "failed":
-        message = f"not ok {point.name}" + (f" # {point.directive}" if point.directive else "")
+        message = failed_point_heading(point)
         failure = ET.SubElement(case, "failure", message=xml_text(message), type="TestPointFailure")
         failure.text = xml_text(point.diagnostics or "(no diagnostics)")
     elif point.outcome == "skipped":

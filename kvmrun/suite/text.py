@@ -4,7 +4,7 @@ A guest prints anything: a megabyte on one line, escape sequences, bytes that ar
 manifest's names and paths can hold the same. What `kvmrun test` shows on a terminal or writes into
 JUnit XML is bounded, and shown as text, never obeyed by the terminal."""
 import re
-from typing import Iterable, Sequence, Tuple
+from typing import Iterable, List, Sequence, Tuple
 
 TAIL_LINES = 20                   # of serial output in a failure's report
 TAIL_BYTES = 4096                 # ... and never more bytes than this, however long the lines
@@ -112,19 +112,29 @@ def failed_points_text(points: Sequence) -> str:
         if shown == POINTS_SHOWN or size > POINTS_CHARS:
             parts.append(f"[... {len(failed) - shown} more failed test points not shown ...]")
             break
-        head = f"not ok {point.name}" + (f" # {point.directive}" if point.directive else "")
-        lines = [printable(head)[:POINT_CHARS]]
-        diagnostics = point.diagnostics.split("\n") if point.diagnostics else []
-        text = "\n".join(diagnostics[:POINT_LINES])
-        cut = len(diagnostics) - POINT_LINES if len(diagnostics) > POINT_LINES else 0
-        if len(text) > POINT_CHARS:
-            text, cut = text[:POINT_CHARS], cut + text[POINT_CHARS:].count("\n") + 1
-        lines += ["    " + line for line in printable(text).split("\n")] if text else []
-        if cut:
-            lines.append(f"    [... {cut} more line{'s' if cut != 1 else ''} not shown ...]")
+        lines = failed_point_lines(point)
         parts.extend(lines)
         size += sum(len(line) + 1 for line in lines)
     return "\n".join(parts)
+
+
+def failed_point_heading(point) -> str:
+    """`not ok name # DIRECTIVE`: a failed point as TAP prints it, unbounded and not yet printable."""
+    return f"not ok {point.name}" + (f" # {point.directive}" if point.directive else "")
+
+
+def failed_point_lines(point) -> List[str]:
+    """A failed point's heading and its diagnostics, indented: bounded in lines and characters, printable."""
+    lines = [printable(failed_point_heading(point))[:POINT_CHARS]]
+    diagnostics = point.diagnostics.split("\n") if point.diagnostics else []
+    text = "\n".join(diagnostics[:POINT_LINES])
+    cut = len(diagnostics) - POINT_LINES if len(diagnostics) > POINT_LINES else 0
+    if len(text) > POINT_CHARS:
+        text, cut = text[:POINT_CHARS], cut + text[POINT_CHARS:].count("\n") + 1
+    lines += ["    " + line for line in printable(text).split("\n")] if text else []
+    if cut:
+        lines.append(f"    [... {cut} more line{'s' if cut != 1 else ''} not shown ...]")
+    return lines
 
 
 def failure_text(result, problems: Iterable[str], points: Sequence = ()) -> str:
