@@ -41,7 +41,7 @@ class GuestSpec:
     results: Optional[str] = None          # "tap" or "ktap": its serial output read for test points (tap.py)
 
 
-def _name(value) -> str:
+def _non_empty_string(value) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"must be a non-empty string, not {value!r}")
     return value
@@ -98,12 +98,6 @@ def _expect_reason(value) -> str:
     return reason.value
 
 
-def _group(value) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"must be a non-empty string, not {value!r}")
-    return value
-
-
 _MARKER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
@@ -121,10 +115,10 @@ def _results(value) -> str:
 
 
 # Keys beside the boot options, each with its parser (ValueError(problem) when wrong).
-_GUEST_ONLY: Dict[str, Callable[[Any], Any]] = {"name": _name, "image": _image}
+_GUEST_ONLY: Dict[str, Callable[[Any], Any]] = {"name": _non_empty_string, "image": _image}
 _TEST_KEYS: Dict[str, Callable[[Any], Any]] = {
     "stdin": _stdin, "expect_status": _expect_status, "expect_serial": _expect_serial,
-    "expect_reason": _expect_reason, "expect_screen": _expect_screen, "group": _group, "markers": _markers,
+    "expect_reason": _expect_reason, "expect_screen": _expect_screen, "group": _non_empty_string, "markers": _markers,
     "results": _results,
 }
 # Boot options a suite's guest cannot use.
