@@ -158,13 +158,17 @@ def irqchip_runs(halt_image, exit_image, samples):
     return {key: Figure(values) for key, values in figures.items()}
 
 
+def copies_manifest(image, count, keys=""):
+    """A manifest of `count` guests g0, g1, ... booting `image`, each with the TOML `keys` too."""
+    return "".join(f'[[guest]]\nname = "g{i}"\nimage = "{image}"\n{keys}\n' for i in range(count))
+
+
 def suite_throughput(image, guests, jobs, runs, irqchip="off"):
     """kvmrun test on a manifest of `guests` copies of a small guest: guests per second, counted over
     the whole command and over the run itself (without Python's start-up)."""
     with tempfile.TemporaryDirectory() as folder:
         manifest = Path(folder) / "kvmrun.toml"
-        manifest.write_text("".join(f'[[guest]]\nname = "g{i}"\nimage = "{image}"\nirqchip = "{irqchip}"\n\n'
-                                    for i in range(guests)))
+        manifest.write_text(copies_manifest(image, guests, f'irqchip = "{irqchip}"\n'))
         whole, inner = [], []
         for _ in range(runs):
             start = time.perf_counter()
@@ -194,7 +198,7 @@ def suite_paths(image, guests, jobs, runs):
     the whole command, and without start-up: from the difference to the same command on 2 guests."""
     def argvs(folder, count):
         manifest = folder / f"kvmrun_{count}.toml"
-        manifest.write_text("".join(f'[[guest]]\nname = "g{i}"\nimage = "{image}"\n\n' for i in range(count)))
+        manifest.write_text(copies_manifest(image, count))
         per_process = folder / f"test_process_per_guest_{count}.py"
         per_process.write_text(PROCESS_PER_GUEST.format(images=[image] * count))
         return {"kvmrun_test": KVMRUN + ["test", str(manifest), "--jobs", str(jobs)],
