@@ -9,6 +9,7 @@ import pytest
 
 from conftest import guest, run_kvmrun
 from kvmrun.launch import read_boot_args
+from kvmrun.machine import wait_until_gone
 
 
 @pytest.mark.parametrize("args, parsed", [
@@ -88,3 +89,38 @@ def _cmdline(pid: int) -> bytes:
             return f.read()
     except OSError:
         return b""
+
+
+def _state(pid: int) -> str:
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rpartition(")")[2].split()[0]
+
+
+def test_the_closing_child_waits_until_the_process_has_ended():
+    """With a pidfd: not before the process has ended (a zombie, every thread gone), so its teardown
+    cannot hold up the process's own release of its address space."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.3)"])
+    pidfd = os.pidfd_open(proc.pid)
+    unused_read, unused_write = os.pipe()
+    try:
+        wait_until_gone(pidfd, unused_read)
+        assert _state(proc.pid) == "Z"
+    finally:
+        os.close(pidfd)
+        os.close(unused_read)
+        os.close(unused_write)
+        proc.wait()
+
+
+def test_without_a_pidfd_the_closing_child_waits_for_the_end_of_the_pipe(tmp_path):
+    read_end, write_end = os.pipe()
+    finished = tmp_path / "finished"
+    proc = subprocess.Popen([sys.executable, "-c", f"import time; time.sleep(0.3); open({str(finished)!r}, 'w')"],
+                            pass_fds=(write_end,))
+    os.close(write_end)                               # the process holds the only writer
+    try:
+        wait_until_gone(-1, read_end)
+        assert finished.exists()                      # written just before it exited, closing its end
+    finally:
+        os.close(read_end)
+        proc.wait()
