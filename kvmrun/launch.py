@@ -17,12 +17,15 @@ SCREEN_FLAG = "--screen"
 def main() -> None:
     args = sys.argv[1:]
     if args[:1] == ["boot"]:
+        from . import bundle
+        bundle.install()                     # kvmrun boot's modules in one read (bundle.py)
         plain = read_boot_args(args[1:])
         if plain is not None:
             from .boot_command import fill_standard_fds, run_boot
             image, screen, values = plain
             closed = fill_standard_fds()     # first: nothing kvmrun opens may become fd 0, 1 or 2
             status = run_boot(image, screen, values, closed, exiting=True)
+            bundle.save_if_stale()
             _exit_now(status)
     from .cli import main as cli_main
     cli_main()
