@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import queue
 import threading
 import time
 
@@ -43,6 +42,7 @@ from .runtime.machine import Machine
 
 TYPE_CHECKING = False     # typing is not imported at run time: ~11 ms of every start (named_tuple.py)
 if TYPE_CHECKING:
+    import queue
     from typing import Callable, List, Optional
 
 TICK_SECONDS = 0.05                 # how often output that waits (in the ring, in a buffer) is shown
@@ -412,12 +412,15 @@ class _Teardown:
     BACKLOG = 8
 
     def __init__(self):
-        self._queue: "queue.Queue[contextlib.ExitStack]" = queue.Queue(self.BACKLOG)
-        self._threads: List[threading.Thread] = []
+        self._queue: "Optional[queue.Queue[contextlib.ExitStack]]" = None   # made on first use: `kvmrun
+        self._threads: List[threading.Thread] = []                         # boot` never imports queue
         self._lock = threading.Lock()
 
     def hand_over(self, stack: contextlib.ExitStack) -> None:
         with self._lock:
+            if self._queue is None:
+                import queue
+                self._queue = queue.Queue(self.BACKLOG)
             while len(self._threads) < self.CLOSERS:
                 thread = threading.Thread(target=self._close_all, name="kvmrun-teardown", daemon=True)
                 thread.start()
@@ -426,9 +429,11 @@ class _Teardown:
 
     def wait(self) -> None:
         """Until every machine handed over is closed (tests, and counting resources)."""
-        self._queue.join()
+        if self._queue is not None:
+            self._queue.join()
 
     def _close_all(self) -> None:
+        assert self._queue is not None
         while True:
             stack = self._queue.get()
             try:

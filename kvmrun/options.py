@@ -8,7 +8,6 @@ in a manifest.
 """
 from __future__ import annotations
 
-import math
 
 from . import layout
 from .errors import ConfigError
@@ -136,7 +135,7 @@ def parse_timeout(value) -> Optional[float]:
         raise ValueError(f"must be a number of seconds, not {_shown(value)}")
     seconds = float(value)
     # inf would never end, nan compares false with everything: neither is a time limit.
-    if not (math.isfinite(seconds) and seconds > 0):
+    if not 0 < seconds < float("inf"):
         raise ValueError(f"must be a positive, finite number of seconds, not {_shown(value)}")
     return seconds
 

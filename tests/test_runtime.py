@@ -206,6 +206,47 @@ def test_periodic_work_may_back_off():
     assert all(gap >= 0.015 * asked for asked, gap in enumerate(gaps, 1)), gaps    # 0.02 s, 0.04 s, ... asked
 
 
+@pytest.mark.parametrize("past_select_limit", [False, True])
+def test_the_host_loop_calls_each_readable_descriptors_work_until_unwatched(past_select_limit):
+    """A descriptor past select(2)'s limit (FD_SETSIZE, 1024) moves the loop to poll(2), watched ones
+    and all; work for a descriptor unwatched by the work before it in the same round is not run."""
+    import os
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if past_select_limit and hard < 1100:
+        pytest.skip("the descriptor limit is below 1100")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1100) if past_select_limit else soft, hard))
+    m, _ = machine([])
+    loop = HostLoop(m)
+    first, second = os.pipe(), os.pipe()
+    high = os.dup2(second[0], 1050) if past_select_limit else second[0]
+    seen = []
+
+    def read_first():
+        seen.append(os.read(first[0], 10))
+        loop.unwatch(high)                  # readable too in this round: its work must not run
+        m.finish(Outcome.halted())
+
+    def read_high():
+        seen.append(os.read(high, 10))
+        os.write(first[1], b"a")            # both readable in the next round, `first` watched first
+        os.write(second[1], b"c")
+
+    loop.watch(first[0], read_first)
+    loop.watch(high, read_high)
+    try:
+        os.write(second[1], b"b")
+        loop.run(time.monotonic() + 30)
+        assert seen == [b"b", b"a"] and m.outcome == Outcome.halted()
+    finally:
+        m.stop_and_join()
+        loop.close()
+        m.close()
+        for fd in {*first, *second, high}:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
 @pytest.mark.kvm
 def test_a_real_vcpu_pauses_steps_one_instruction_and_shows_its_registers():
     """The runtime over a real VM: pause a spinning guest, read RIP on its thread, single-step it

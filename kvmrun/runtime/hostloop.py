@@ -1,4 +1,4 @@
-"""The host loop: one selectors loop on the caller's thread while the vCPUs run.
+"""The host loop: one select(2) loop on the caller's thread while the vCPUs run.
 
 It owns the timeout (time the machine spent paused on request does not count), readable file
 descriptors (stdin for the guest; later a debugger's socket), periodic work (showing output that
@@ -9,7 +9,7 @@ the run ends or a vCPU pauses; signals wake it through the same eventfd.
 from __future__ import annotations
 
 import os
-import selectors
+import select
 import signal
 import threading
 import time
@@ -36,7 +36,9 @@ class HostLoop:
         self.machine = machine
         # select(2) while it can, not epoll or poll: it sleeps with microsecond precision, where
         # those round up to whole milliseconds; halt detection's first checks come well within one.
-        self._selector: selectors.BaseSelector = selectors.SelectSelector()
+        # Called directly, not through selectors, whose import is ~1 ms of every `kvmrun boot`.
+        self._watched: Dict[int, Callable[[], None]] = {}
+        self._poller: Optional[select.poll] = None     # poll(2), once a descriptor is past select's limit
         self._periodic: List[Periodic] = []
         self._on_signal: Dict[int, Callable[[], None]] = {}
         self._arrived: List[int] = []     # signals whose work is still to run
@@ -48,15 +50,18 @@ class HostLoop:
         self._periodic.append(Periodic(interval, work))
 
     def watch(self, fd: int, on_readable: Callable[[], None]) -> None:
-        if fd >= _SELECT_LIMIT and isinstance(self._selector, selectors.SelectSelector):
+        self._watched[fd] = on_readable
+        if self._poller is not None:
+            self._poller.register(fd, select.POLLIN)
+        elif fd >= _SELECT_LIMIT:
             self._use_poll()
-        self._selector.register(fd, selectors.EVENT_READ, on_readable)
 
     def unwatch(self, fd: int) -> None:
-        try:
-            self._selector.unregister(fd)
-        except (KeyError, ValueError):
-            pass
+        if self._watched.pop(fd, None) is not None and self._poller is not None:
+            try:
+                self._poller.unregister(fd)
+            except (KeyError, ValueError):
+                pass
 
     def on_wakeup(self, work: Callable[[], None]) -> None:
         """Run `work` each time the machine wakes the loop (a vCPU paused for the debugger)."""
@@ -69,7 +74,8 @@ class HostLoop:
         self._on_signal[signum] = work
 
     def close(self) -> None:
-        self._selector.close()
+        self._watched.clear()
+        self._poller = None
 
     def run(self, deadline: Optional[float]) -> None:
         """Until the machine has an outcome; a `deadline` (time.monotonic()) that passes, later by
@@ -94,8 +100,10 @@ class HostLoop:
                     wait = max(0.0, min(wait, left))
             for task in self._periodic:
                 wait = max(0.0, min(wait, task.due - now))
-            for key, _ in self._selector.select(wait):
-                key.data()
+            for fd in self._readable(wait):
+                on_readable = self._watched.get(fd)      # None: unwatched by the one before
+                if on_readable is not None:
+                    on_readable()
             if self._arrived:
                 self._run_signal_work()
             now = time.monotonic()
@@ -106,13 +114,17 @@ class HostLoop:
                         task.interval = interval
                     task.due = now + task.interval
 
+    def _readable(self, wait: float) -> List[int]:
+        """The watched descriptors readable (or closed, or in error) within `wait` seconds."""
+        if self._poller is None:
+            return select.select(list(self._watched), [], [], wait)[0]
+        return [fd for fd, _ in self._poller.poll(int(-(-wait * 1000 // 1)))]   # milliseconds, rounded up
+
     def _use_poll(self) -> None:
         """From now on poll(2), which takes any descriptor, at the price of millisecond timeouts."""
-        old = self._selector
-        self._selector = selectors.PollSelector()
-        for key in list(old.get_map().values()):
-            self._selector.register(key.fd, key.events, key.data)
-        old.close()
+        self._poller = select.poll()
+        for fd in self._watched:
+            self._poller.register(fd, select.POLLIN)
 
     def _drain_wakeup(self) -> None:
         try:
