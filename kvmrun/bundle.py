@@ -14,14 +14,16 @@ import marshal
 import os
 import sys
 
-_HEADER = b"kvmrun bundle 1\n" + sys.modules["_frozen_importlib_external"].MAGIC_NUMBER
+_HEADER = b"kvmrun bundle 2\n" + sys.modules["_frozen_importlib_external"].MAGIC_NUMBER
 _PACKAGE = __name__.rpartition(".")[0]
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 _ModuleSpec = type(__spec__)      # importlib.machinery.ModuleSpec, without importing importlib
 
-# name -> (source path, is a package, source st_mtime_ns, source st_size, code object). The code is
-# unmarshalled with the rest in one go: the boot path runs nearly every module in it.
+# name -> (source path, is a package, source st_mtime_ns, source st_size, marshalled code). The code
+# is a view into the file as read, unmarshalled when its module is imported: the bundle holds every
+# module any boot needed (a BIOS, a debugger's), one boot needs about two thirds of them.
 Entries = dict
+_INDEX_LENGTH = 8                 # bytes, after the header: the index's length, then the index, then code
 
 
 def bundle_path() -> str:
@@ -40,15 +42,18 @@ class ModuleBundle:
         entry = self.entries.get(name)
         if entry is None:
             return None
-        source, is_package, mtime_ns, size, _code = entry
+        source, is_package, mtime_ns, size, marshalled = entry
         try:
             status = os.stat(source)
-        except OSError:
-            status = None
-        if status is None or (status.st_mtime_ns, status.st_size) != (mtime_ns, size):
+            current = (status.st_mtime_ns, status.st_size) == (mtime_ns, size)
+            code = marshal.loads(marshalled) if current else None
+        except (OSError, EOFError, ValueError, TypeError):
+            code = None
+        if code is None:
             self.stale = True
             return None
-        spec = _ModuleSpec(name, self, origin=source, is_package=is_package)   # type: ignore[arg-type]
+        spec = _ModuleSpec(name, self, origin=source, is_package=is_package,  # type: ignore[arg-type]
+                           loader_state=code)
         if is_package:
             spec.submodule_search_locations = [os.path.dirname(source)]
         spec.has_location = True      # __file__ is the source, so tracebacks and inspect show it
@@ -58,7 +63,7 @@ class ModuleBundle:
         return None
 
     def exec_module(self, module) -> None:
-        exec(self.entries[module.__spec__.name][4], module.__dict__)
+        exec(module.__spec__.loader_state, module.__dict__)
 
 
 _installed = None
@@ -75,67 +80,69 @@ def install() -> None:
 
 
 def read_bundle(path: str) -> Entries:
-    """The bundle's entries; none for a missing, unreadable or foreign file."""
+    """The bundle's entries; none for a missing, unreadable or foreign file. (A module whose code
+    turns out damaged is imported as usual: find_spec.)"""
     try:
         with open(path, "rb") as file:
-            data = file.read()
-        if not data.startswith(_HEADER):
+            data = memoryview(file.read())
+        start = len(_HEADER) + _INDEX_LENGTH
+        if data[:len(_HEADER)] != _HEADER:
             return {}
-        entries = marshal.loads(memoryview(data)[len(_HEADER):])
-    except (OSError, EOFError, ValueError, TypeError):
+        code_start = start + int.from_bytes(data[len(_HEADER):start], "little")
+        index = marshal.loads(data[start:code_start])
+        return {name: (source, is_package, mtime_ns, size, data[code_start + offset:code_start + offset + length])
+                for name, (source, is_package, mtime_ns, size, offset, length) in index.items()}
+    except (OSError, EOFError, ValueError, TypeError, AttributeError):
         return {}
-    return entries if isinstance(entries, dict) else {}
 
 
 def save_if_stale() -> None:
-    """Write the bundle anew when a module's source changed or this command imported a module of
-    kvmrun's the bundle lacks. Quietly nothing where bytecode is not to be written or cannot be."""
+    """Write the bundle anew when a module's source changed or this command imported a module the
+    bundle lacks. Quietly nothing where bytecode is not to be written or cannot be."""
     if _installed is None or sys.dont_write_bytecode:
         return
-    wanted = _ours_imported() - _installed.imported
-    if not _installed.stale and wanted <= _installed.entries.keys():
+    wanted = {name: source for name, source in _ours_imported().items() if name not in _installed.imported}
+    if not _installed.stale and wanted.keys() <= _installed.entries.keys():
         return
+    kept = {name: entry[0] for name, entry in _installed.entries.items() if name not in _installed.imported}
     try:
-        write_bundle(bundle_path(), wanted | (_installed.entries.keys() - _installed.imported))
+        write_bundle(bundle_path(), {**kept, **wanted})
     except Exception:             # a bundle is only ever a saving: never the command's failure
         pass
 
 
 def _ours_imported():
-    return {name for name, module in list(sys.modules.items())
+    """name -> source file of kvmrun's modules imported so far. (Not the standard library's: served
+    from the bundle too, they started no faster here; finding them is cheap, running them is not.)"""
+    return {name: module.__file__ for name, module in list(sys.modules.items())
             if (name == _PACKAGE or name.startswith(_PACKAGE + ".")) and
             str(getattr(module, "__file__", "")).endswith(".py")}
 
 
-def write_bundle(path: str, names) -> None:
-    """Compile (or take from their .pycs) the named modules of kvmrun's that have a source file, and
-    write them as one bundle, atomically: concurrent commands each write a whole file."""
+def write_bundle(path: str, sources) -> None:
+    """Compile (or take from their .pycs) the modules named, from their source files (name -> path),
+    and write them as one bundle, atomically: concurrent commands each write a whole file."""
     SourceFileLoader = sys.modules["_frozen_importlib_external"].SourceFileLoader
-    entries: Entries = {}
-    for name in sorted(names):
-        source = _source_of(name)
-        if source is None:
+    index = {}
+    codes = []
+    offset = 0
+    for name, source in sorted(sources.items()):
+        if not os.path.isfile(source):
             continue
         status = os.stat(source)             # before reading: an edit during this shows as stale
-        code = SourceFileLoader(name, source).get_code(name)
-        entries[name] = (source, os.path.basename(source) == "__init__.py", status.st_mtime_ns,
-                         status.st_size, code)
+        code = marshal.dumps(SourceFileLoader(name, source).get_code(name))
+        index[name] = (source, os.path.basename(source) == "__init__.py", status.st_mtime_ns, status.st_size,
+                       offset, len(code))
+        codes.append(code)
+        offset += len(code)
+    marshalled_index = marshal.dumps(index)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     partial = f"{path}.{os.getpid()}"
     try:
         with open(partial, "wb") as file:
-            file.write(_HEADER + marshal.dumps(entries))
+            file.write(_HEADER + len(marshalled_index).to_bytes(_INDEX_LENGTH, "little") + marshalled_index)
+            file.write(b"".join(codes))
         os.replace(partial, path)
     finally:
         if os.path.exists(partial):
             os.unlink(partial)
-
-
-def _source_of(name: str):
-    """The module's source file inside kvmrun's package, or None."""
-    relative = name.split(".")[1:]
-    base = os.path.join(_PACKAGE_DIR, *relative)
-    for candidate in (base + ".py", os.path.join(base, "__init__.py")):
-        if os.path.isfile(candidate):
-            return candidate
-    return None

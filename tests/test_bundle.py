@@ -1,6 +1,7 @@
 """kvmrun boot's module bundle (bundle.py): modules served from it only while their sources are the
 ones compiled into it, rewritten when they are not, never written where bytecode may not be, and
 a damaged or foreign file ignored."""
+import marshal
 import os
 import shutil
 import subprocess
@@ -34,7 +35,10 @@ def _boot(root: Path, *args, write=True):
 
 def test_a_bundle_written_is_read_back_and_serves_its_modules(tmp_path):
     path = str(tmp_path / "bundle.bin")
-    bundle.write_bundle(path, ["kvmrun.sizes", "kvmrun.boot", "kvmrun.no_such_module"])
+    package = ROOT / "kvmrun"
+    bundle.write_bundle(path, {"kvmrun.sizes": str(package / "sizes.py"),
+                               "kvmrun.boot": str(package / "boot" / "__init__.py"),
+                               "kvmrun.no_such_module": str(package / "no_such_module.py")})
     entries = bundle.read_bundle(path)
     assert set(entries) == {"kvmrun.sizes", "kvmrun.boot"}
     finder = bundle.ModuleBundle(entries)
@@ -46,6 +50,7 @@ def test_a_bundle_written_is_read_back_and_serves_its_modules(tmp_path):
     namespace = type(sys)("kvmrun.sizes")
     namespace.__spec__ = spec
     finder.exec_module(namespace)
+    assert spec.loader_state.co_filename == spec.origin
     from kvmrun import sizes
     assert {name for name in vars(namespace) if name[0] not in "_@"} == \
         {name for name in vars(sizes) if name[0] not in "_@"}          # "@": pytest's assertion rewriting
@@ -55,7 +60,7 @@ def test_a_module_whose_source_changed_is_not_served_and_makes_the_bundle_stale(
     source = tmp_path / "module.py"
     source.write_text("x = 1\n")
     status = source.stat()
-    code = compile("x = 1\n", str(source), "exec")
+    code = marshal.dumps(compile("x = 1\n", str(source), "exec"))
     finder = bundle.ModuleBundle({"kvmrun.m": (str(source), False, status.st_mtime_ns, status.st_size, code)})
     assert finder.find_spec("kvmrun.m") is not None and not finder.stale
     source.write_text("x = 22\n")
@@ -64,14 +69,33 @@ def test_a_module_whose_source_changed_is_not_served_and_makes_the_bundle_stale(
     assert finder.find_spec("kvmrun.m") is None
 
 
-@pytest.mark.parametrize("content", [b"", b"not a bundle", bundle._HEADER, bundle._HEADER + b"\xff" * 40,
-                                     bundle._HEADER + b"i\x01\x00\x00\x00",        # marshalled 1, not a dict
-                                     b"kvmrun bundle 0\n" + b"\0" * 40])
+def _index(index) -> bytes:
+    marshalled = marshal.dumps(index)
+    return bundle._HEADER + len(marshalled).to_bytes(8, "little") + marshalled
+
+
+@pytest.mark.parametrize("content", [
+    b"", b"not a bundle", bundle._HEADER, bundle._HEADER + b"\xff" * 40, b"kvmrun bundle 0\n" + b"\0" * 40,
+    bundle._HEADER + (1 << 40).to_bytes(8, "little") + b"\0" * 40,        # an index longer than the file
+    _index(1), _index({"kvmrun.x": (1, 2)}),                                  # not an index of entries
+])
 def test_a_damaged_or_foreign_file_is_ignored(tmp_path, content):
     path = tmp_path / "bundle.bin"
     path.write_bytes(content)
     assert bundle.read_bundle(str(path)) == {}
     assert bundle.read_bundle(str(tmp_path / "missing.bin")) == {}
+
+
+def test_damaged_code_is_imported_as_usual(tmp_path):
+    """An index whose code is cut short or garbage: the module is not served (its source is used)."""
+    source = ROOT / "kvmrun" / "sizes.py"
+    status = source.stat()
+    path = tmp_path / "bundle.bin"
+    entry = (str(source), False, status.st_mtime_ns, status.st_size)
+    path.write_bytes(_index({"kvmrun.sizes": entry + (0, 400), "kvmrun.layout": entry + (400, 10)}) + b"\xe3" * 200)
+    finder = bundle.ModuleBundle(bundle.read_bundle(str(path)))
+    assert finder.find_spec("kvmrun.sizes") is None and finder.find_spec("kvmrun.layout") is None
+    assert finder.stale
 
 
 @pytest.mark.kvm
