@@ -19,7 +19,8 @@ from __future__ import annotations
 import os
 import select
 import stat
-import threading
+
+from .sync import Lock
 
 TYPE_CHECKING = False     # typing is not imported at run time: ~11 ms of every start (named_tuple.py)
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ class FdOutput:
         self.waits = True
         # One flusher at a time; puts do not take it. A flush writes the head of the buffer and then
         # deletes exactly what was written, so bytes appended meanwhile by a vCPU are kept in order.
-        self._flush_lock = threading.Lock()
+        self._flush_lock = Lock()
         self._count_at_tick = 0
         self._may_block = self._can_block(fd)
         # The screen (`--screen`): "live" redraws it below the serial output while the guest runs
@@ -306,7 +307,7 @@ class InputQueue:
     def __init__(self):
         self._buf = bytearray()
         self._pos = 0
-        self._lock = threading.Lock()
+        self._lock = Lock()
         # More input on demand: a regular file's StdinPump sets it; none by default.
         self.refill: Callable[[], bool] = _nothing_more
         self.closed = False                 # the pump reached stdin's end: what is buffered is all
@@ -357,7 +358,7 @@ class StdinPump:
         self.pollable = _pollable(fd)
         # A file is read both by the host loop (ahead, under the irqchip) and by a vCPU finding the queue
         # empty (refill): one reader at a time, or two chunks could be queued out of order.
-        self._reading = threading.Lock()
+        self._reading = Lock()
         if not self.pollable:
             self.queue.refill = self._refill
 

@@ -14,15 +14,14 @@ where the serial line and the screen go and how the Outcome is shown. The steps:
 """
 from __future__ import annotations
 
-import contextlib
 import errno
-import threading
 import time
 
 from . import layout
 from .boot.cpuid import cpuid_for_vcpu
 from .boot.prepare import plan_image_for, plan_setup
 from .boot.setup import BootSetup, apply_setup, vcpu_regs, vcpu_sregs
+from .cleanup import Cleanup
 from .devices import exit_port, i8042, serial
 from .devices.bus import Access, IgnoredPort, IoBus
 from .dispatch import ExitContext, fast_loop, halted
@@ -39,6 +38,7 @@ from .outcome import Outcome, Reason
 from .runtime.absorb import KernelAbsorption
 from .runtime.hostloop import HostLoop
 from .runtime.machine import Machine
+from .sync import Lock, Thread
 
 TYPE_CHECKING = False     # typing is not imported at run time: ~11 ms of every start (named_tuple.py)
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ def boot(config: BootConfig, output, serial_input=None, handle_signals: bool = F
     run with 128+N at any point, set-up included (signals.py). `serial_input` is a StdinPump (a
     file descriptor the host loop reads) or anything with ready()/take(). Only KvmrunError escapes: a
     KVM call or host call that fails while setting up is a KvmError naming it."""
-    with contextlib.ExitStack() as handlers:
+    with Cleanup() as handlers:
         route = handlers.enter_context(ending_signals()) if handle_signals else None
         try:
             return _set_up_and_run(config, output, serial_input, route, background_teardown, on_note,
@@ -87,7 +87,7 @@ def _set_up_and_run(config: BootConfig, output, serial_input, route: Optional[Si
         for note in setup.notes:
             on_note(note)
     deadline = None if config.timeout is None else time.monotonic() + config.timeout
-    stack = contextlib.ExitStack()
+    stack = Cleanup()
     debugging = None
     if config.gdb is not None or config.until is not None:      # before /dev/kvm: a bad symbol is status 2
         from .debug.session import plan_debugging
@@ -138,7 +138,7 @@ def _add_memory(vm: Vm, mem: GuestMemory, read_only_rom: bool) -> int:
     return screen_slot
 
 
-def _create_vm(kvm, vm: Vm, setup: BootSetup, stack: contextlib.ExitStack) -> List[Vcpu]:
+def _create_vm(kvm, vm: Vm, setup: BootSetup, stack: Cleanup) -> List[Vcpu]:
     if kvm.check_extension(Cap.KVM_CAP_SET_TSS_ADDR):
         vm.set_tss_addr(layout.KVM_TSS_ADDR)
     if setup.needs.irqchip:
@@ -179,7 +179,7 @@ class _Devices:
         from .devices.vga import VgaRegisters
         from .platform.devices import bus_devices
         self.bus = IoBus(strict=config.strict_io)
-        self.lock = threading.Lock()           # device state is touched by one thread at a time
+        self.lock = Lock()                     # device state is touched by one thread at a time
         set_irq = lambda level: None           # noqa: E731 - no interrupt controller to raise
         if irqchip:
             from .platform.interrupts import IrqLine
@@ -221,7 +221,7 @@ class _Devices:
 def _run(config: BootConfig, setup: BootSetup, kvm, vm: Vm, mem: GuestMemory, screen_slot: int, vcpus: List[Vcpu],
          output,
          serial_input, route: Optional[SignalRoute], deadline: Optional[float],
-         stack: contextlib.ExitStack, debugging=None, observer=None) -> Outcome:
+         stack: Cleanup, debugging=None, observer=None) -> Outcome:
     irqchip = setup.needs.irqchip
     runtime: Optional[Machine] = None
 
@@ -292,7 +292,7 @@ def _run(config: BootConfig, setup: BootSetup, kvm, vm: Vm, mem: GuestMemory, sc
     if hasattr(serial_input, "on_readable"):
         _pump_stdin(host, serial_input, devices if irqchip else None)
     if getattr(output, "live_on_terminal", None) and output.live_on_terminal():
-        import signal
+        from . import os_signal as signal
         host.on_signal(signal.SIGWINCH, output.terminal_resized)
     if route is not None:
         route.target = interrupt
@@ -412,17 +412,17 @@ class _Teardown:
     BACKLOG = 8
 
     def __init__(self):
-        self._queue: "Optional[queue.Queue[contextlib.ExitStack]]" = None   # made on first use: `kvmrun
-        self._threads: List[threading.Thread] = []                         # boot` never imports queue
-        self._lock = threading.Lock()
+        self._queue: "Optional[queue.Queue[Cleanup]]" = None   # made on first use: `kvmrun
+        self._threads: List[Thread] = []                                   # boot` never imports queue
+        self._lock = Lock()
 
-    def hand_over(self, stack: contextlib.ExitStack) -> None:
+    def hand_over(self, stack: Cleanup) -> None:
         with self._lock:
             if self._queue is None:
                 import queue
                 self._queue = queue.Queue(self.BACKLOG)
             while len(self._threads) < self.CLOSERS:
-                thread = threading.Thread(target=self._close_all, name="kvmrun-teardown", daemon=True)
+                thread = Thread(target=self._close_all, name="kvmrun-teardown")
                 thread.start()
                 self._threads.append(thread)
         self._queue.put(stack)            # waits when the backlog is full: bounded memory
@@ -445,10 +445,10 @@ class _Teardown:
 
 
 TEARDOWN = _Teardown()
-_LEFT_OPEN: List[contextlib.ExitStack] = []
+_LEFT_OPEN: List[Cleanup] = []
 
 
-def close_after_exit(stack: contextlib.ExitStack) -> None:
+def close_after_exit(stack: Cleanup) -> None:
     """For a process about to exit (`kvmrun boot`): a forked child closes the machine once this
     process has exited, so the ~20 ms KVM takes to tear an irqchip down is not the user's wait.
 
@@ -472,7 +472,7 @@ def close_after_exit(stack: contextlib.ExitStack) -> None:
         return
     if pid == 0:                              # the child: nothing here may raise or return
         try:
-            import signal
+            from . import os_signal as signal
             for signum in ENDING_SIGNALS:
                 signal.signal(signum, signal.SIG_IGN)
             null = os.open(os.devnull, os.O_RDWR)

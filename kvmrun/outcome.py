@@ -1,13 +1,15 @@
 """How a run ended, and the one place that turns that into kvmrun's exit status."""
 from __future__ import annotations
 
-from enum import Enum
-
 TYPE_CHECKING = False     # typing is not imported at run time: ~11 ms of every start (named_tuple.py)
 if TYPE_CHECKING:
     from typing import NamedTuple, Optional
 else:
     from .named_tuple import NamedTuple
+if TYPE_CHECKING:                 # mypy checks it as the Enum it stands in for (named_values.py)
+    from enum import Enum as NamedValues
+else:
+    from .named_values import NamedValues
 
 if TYPE_CHECKING:                 # the report's module is imported only when there is a fault
     from .debug.stats import RunStats
@@ -22,7 +24,7 @@ STATUS_SIGNAL_BASE = 128
 STATUS_OUTPUT_CLOSED = STATUS_SIGNAL_BASE + 13     # as if SIGPIPE had ended kvmrun, which shells expect
 
 
-class Reason(Enum):
+class Reason(NamedValues):
     """How a run ended. The values are the names in lower case: what manifests' expect_reason and
     Result.expect(reason=...) take, and what reports and JUnit show."""
     HALTED = "halted"             # every vCPU executed HLT

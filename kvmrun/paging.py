@@ -5,8 +5,7 @@ of 2 MiB pages. The pages follow each other from `base`; only those needed are w
 """
 from __future__ import annotations
 
-import array
-import functools
+import struct
 
 from .layout import PAGE_SIZE, GiB
 
@@ -85,9 +84,17 @@ def _table(entries: range) -> bytes:
     return _table_bytes(entries.start, entries.step, len(entries))
 
 
-@functools.lru_cache(maxsize=256)
+_TABLE = struct.Struct(f"<{_ENTRIES}Q")
+_TABLES_MADE: dict = {}           # (first, step, count) -> the table, at most _TABLES_KEPT of them
+_TABLES_KEPT = 256
+
+
 def _table_bytes(first: int, step: int, count: int) -> bytes:
     # Built once per process: every boot of the same RAM size writes the same tables.
-    table = array.array("Q", range(first, first + step * count, step)) if count else array.array("Q")
-    table.extend([0] * (_ENTRIES - count))
-    return table.tobytes()
+    key = (first, step, count)
+    table = _TABLES_MADE.get(key)
+    if table is None:
+        if len(_TABLES_MADE) >= _TABLES_KEPT:
+            _TABLES_MADE.clear()
+        table = _TABLES_MADE[key] = _TABLE.pack(*range(first, first + step * count, step), *[0] * (_ENTRIES - count))
+    return table

@@ -15,7 +15,6 @@ blinking off, bit 7 selects a bright background, as on the VGA.
 """
 from __future__ import annotations
 
-import functools
 import unicodedata
 
 from .screen import Screen
@@ -26,12 +25,17 @@ if TYPE_CHECKING:
     from re import Pattern
 
 
-@functools.lru_cache(maxsize=None)
+_COMPILED: dict = {}
+
+
 def _compiled(pattern: str) -> Pattern[str]:
     """A regular expression compiled when the live view first needs it: a screen shown as text after
     the run does not import `re` (~3 ms of start-up here)."""
-    import re
-    return re.compile(pattern)
+    compiled = _COMPILED.get(pattern)
+    if compiled is None:
+        import re
+        compiled = _COMPILED[pattern] = re.compile(pattern)
+    return compiled
 
 # VGA colour numbers (black, blue, green, cyan, red, magenta, brown, light grey) -> ANSI's (black, red,
 # green, yellow, blue, magenta, cyan, white).

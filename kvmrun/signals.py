@@ -11,13 +11,11 @@ The Python API leaves the caller's handlers alone: there a KeyboardInterrupt is 
 """
 from __future__ import annotations
 
-import contextlib
-import signal
-import threading
+from . import os_signal as signal
 
 TYPE_CHECKING = False     # typing is not imported at run time: ~11 ms of every start (named_tuple.py)
 if TYPE_CHECKING:
-    from typing import Callable, Iterator, Optional
+    from typing import Callable, Dict, Optional
 
 ENDING_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
@@ -58,27 +56,43 @@ class SignalRoute:
 _active: Optional[SignalRoute] = None
 
 
-@contextlib.contextmanager
-def ending_signals() -> Iterator[Optional[SignalRoute]]:
-    """Handle the ending signals for the duration, or yield the route already handling them (the
-    CLI installs it around raw mode, boot() again around the run). None outside the main thread,
-    where Python cannot set handlers."""
-    global _active
-    if _active is not None:
-        yield _active
-        return
-    if threading.current_thread() is not threading.main_thread():
-        yield None
-        return
-    route = SignalRoute()
-    saved = {}
-    try:
-        for signum in ENDING_SIGNALS:
-            saved[signum] = signal.signal(signum, route.handle)
-        _active = route
-        yield route
-    finally:
+class ending_signals:
+    """A context that handles the ending signals for its duration and gives their route; or gives
+    the route already handling them (the CLI installs it around raw mode, boot() again around the
+    run). None outside the main thread, where Python cannot set handlers. (A class, not a
+    contextlib.contextmanager: `kvmrun boot` does not import contextlib, cleanup.py.)"""
+
+    def __init__(self):
+        self._route: Optional[SignalRoute] = None     # set when this one installed the handlers
+        self._saved: Dict[int, object] = {}
+
+    def __enter__(self) -> Optional[SignalRoute]:
+        global _active
+        if _active is not None:
+            return _active
+        route = self._route = SignalRoute()
+        try:
+            for signum in ENDING_SIGNALS:
+                self._saved[signum] = signal.signal(signum, route.handle)
+            _active = route
+            return route
+        except ValueError:                # not the main thread: Python sets handlers there only
+            self._restore()
+            return None
+        except BaseException:             # a signal while installing: the ones installed go back
+            self._restore()
+            raise
+
+    def __exit__(self, *exc_info) -> None:
+        if self._route is not None:
+            self._restore()
+
+    def _restore(self) -> None:
+        global _active
         _active = None
-        route.record_only()
-        for signum, handler in saved.items():
-            signal.signal(signum, handler)
+        assert self._route is not None
+        self._route.record_only()
+        for signum, handler in self._saved.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
+        self._saved.clear()
+        self._route = None

@@ -1,5 +1,6 @@
 """The launcher's quick reading of `kvmrun boot` (launch.py): what it takes itself and what it leaves to
-click, and that both roads end alike; and the machine closed after kvmrun has exited."""
+click, and that both roads end alike; the machine closed after kvmrun has exited; and the modules a
+boot does without."""
 import os
 import subprocess
 import sys
@@ -124,3 +125,30 @@ def test_without_a_pidfd_the_closing_child_waits_for_the_end_of_the_pipe(tmp_pat
     finally:
         os.close(read_end)
         proc.wait()
+
+
+# Modules whose import alone costs a boot milliseconds here, and what stands in for each on the boot
+# path: typing (TYPE_CHECKING), re (compiled when needed), enum (named_values), threading (sync),
+# contextlib (cleanup), functools and collections (pulled in by all of those; fifo), signal (os_signal),
+# selectors, queue.
+HEAVY_MODULES = {"typing", "re", "enum", "threading", "contextlib", "functools", "collections", "signal",
+                 "selectors", "queue"}
+
+
+@pytest.mark.kvm
+@pytest.mark.parametrize("args", [["hello64.elf"], ["hello16.bin"], ["--mode", "real", "hello16.bin"],
+                                  ["barebones.elf", "--module", "module.txt"], ["barebones2.elf"], ["pvh.elf"],
+                                  ["hello.img"], ["vgascroll.elf"]])
+def test_booting_imports_none_of_the_heavy_modules(args):
+    code = ("import os, sys\n"
+            "sys.argv = ['kvmrun', 'boot'] + sys.argv[1:]     # the screen as text after the run\n"
+            "exit_now = os._exit\n"
+            "def report(status):\n"
+            f"    print(sorted({sorted(HEAVY_MODULES)!r} & sys.modules.keys()), status, file=sys.stderr)\n"
+            "    exit_now(status)\n"
+            "os._exit = report\n"
+            "from kvmrun.launch import main\n"
+            "main()\n")
+    argv = [guest(arg) if "." in arg else arg for arg in args]
+    done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, timeout=60)
+    assert done.stderr.decode().splitlines()[-1] == "[] 0", done.stderr.decode()

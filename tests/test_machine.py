@@ -63,15 +63,17 @@ def test_vcpu_decoding_refuses_bad_mmio_lengths():
     """decode_exit on a kvm_run whose mmio.len is out of range (the struct alone, no VM)."""
     import mmap as mmap_module
 
+    from kvmrun.kvm.run import KvmRun
     from kvmrun.kvm.vcpu import Vcpu
     vcpu = Vcpu.__new__(Vcpu)
     vcpu._map = mmap_module.mmap(-1, 8192)
     vcpu.kvm_run = abi.kvm_run.from_buffer(vcpu._map)
+    vcpu.run_area = KvmRun(vcpu._map)
     for length, expected in ((0, exits.Malformed), (9, exits.Malformed), (4, exits.MmioRead)):
         vcpu.kvm_run.exit.mmio.len = length
         vcpu.kvm_run.exit.mmio.phys_addr = 0xFEE00000
         assert isinstance(vcpu.decode_exit(abi.KvmExit.KVM_EXIT_MMIO), expected)
-    del vcpu.kvm_run
+    del vcpu.kvm_run, vcpu.run_area
     vcpu._map.close()
 
 
@@ -79,11 +81,13 @@ def test_vcpu_io_block_bounds(tmp_path):
     """The real Vcpu's data-block check over a mapping: inside is used, outside is refused."""
     import mmap as mmap_module
 
+    from kvmrun.kvm.run import KvmRun
     from kvmrun.kvm.vcpu import Vcpu
     vcpu = Vcpu.__new__(Vcpu)
     vcpu._map = mmap_module.mmap(-1, 8192)
     vcpu.map_size = 8192
     vcpu.kvm_run = abi.kvm_run.from_buffer(vcpu._map)
+    vcpu.run_area = KvmRun(vcpu._map)
     vcpu.io = vcpu.kvm_run.exit.io
     vcpu.io.data_offset = 4096
     assert vcpu.io_out_data(4096) == bytes(4096)
@@ -93,7 +97,7 @@ def test_vcpu_io_block_bounds(tmp_path):
     assert vcpu.io_out_data(1) is None and not vcpu.io_in_complete(b"\x00")
     vcpu.io.data_offset = 2**64 - 1
     assert vcpu.io_out_data(1) is None
-    del vcpu.io, vcpu.kvm_run
+    del vcpu.io, vcpu.kvm_run, vcpu.run_area
     vcpu._map.close()
 
 
@@ -130,22 +134,22 @@ def run_script(body):
 
 
 SIGNAL_WHILE_THREADS_START = '''
-import os, signal, threading
-real_start = threading.Thread.start
-started = 0
+import os, signal
+from kvmrun import sync
+real_start = sync.Thread.start
+made = []
 
 def start(thread):
-    global started
     if thread.name.startswith("vcpu"):
-        started += 1
-        if started == 20:                  # before the 20th vCPU thread starts
+        made.append(thread)
+        if len(made) == 20:                # before the 20th vCPU thread starts
             os.kill(os.getpid(), SIGNAL)
     real_start(thread)
 
-threading.Thread.start = start
+sync.Thread.start = start
 
 def vcpu_threads():
-    return [t.name for t in threading.enumerate() if t.name.startswith("vcpu")]
+    return [t.name for t in made if t.is_alive()]
 '''
 
 

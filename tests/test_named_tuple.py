@@ -1,13 +1,10 @@
-"""kvmrun.named_tuple.NamedTuple behaves as typing.NamedTuple does for the class syntax kvmrun uses,
-and kvmrun's boot path imports neither typing nor re (their imports are ~13 ms of every start here)."""
+"""kvmrun.named_tuple.NamedTuple behaves as typing.NamedTuple does for the class syntax kvmrun uses.
+(tests/test_launch.py checks that booting imports neither typing nor the other heavy modules.)"""
 import pickle
-import subprocess
-import sys
 import typing
 
 import pytest
 
-from conftest import guest
 from kvmrun.named_tuple import NamedTuple
 
 
@@ -110,22 +107,3 @@ def test_kvmruns_named_tuples_pickle():
     for value in (Outcome.halted(), Screen(1, 1, ((("a", 0x1F),),), cursor=(0, 0))):
         copy = pickle.loads(pickle.dumps(value))
         assert copy == value and type(copy) is type(value)
-
-
-@pytest.mark.kvm
-@pytest.mark.parametrize("args", [["hello64.elf"], ["hello16.bin"], ["--mode", "real", "hello16.bin"],
-                                  ["barebones.elf", "--module", "module.txt"], ["barebones2.elf"], ["pvh.elf"],
-                                  ["hello.img"]])
-def test_booting_imports_neither_typing_nor_re(args):
-    code = ("import os, sys\n"
-            "sys.argv = ['kvmrun', 'boot'] + sys.argv[1:]     # the screen as text after the run\n"
-            "exit_now = os._exit\n"
-            "def report(status):\n"
-            "    print(sorted({'typing', 're'} & set(sys.modules)), status, file=sys.stderr)\n"
-            "    exit_now(status)\n"
-            "os._exit = report\n"
-            "from kvmrun.launch import main\n"
-            "main()\n")
-    argv = [guest(arg) if "." in arg else arg for arg in args]
-    done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, timeout=60)
-    assert done.stderr.decode().splitlines()[-1] == "[] 0", done.stderr.decode()

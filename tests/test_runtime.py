@@ -11,6 +11,7 @@ from kvmrun.outcome import Outcome, Reason
 from kvmrun.runtime.hostloop import HostLoop
 from kvmrun.runtime.machine import Machine
 from kvmrun.runtime.vcpu_thread import State
+from kvmrun.sync import get_ident
 
 
 class RunArea:
@@ -90,8 +91,8 @@ def test_pause_run_functions_on_each_vcpus_thread_and_resume():
     try:
         assert m.pause_all()
         assert states(m) == [State.PAUSED, State.PAUSED]
-        seen = [m.on_vcpu(i, lambda vcpu: (vcpu.index, threading.current_thread().name)) for i in range(2)]
-        assert seen == [(0, "vcpu0"), (1, "vcpu1")]
+        seen = [m.on_vcpu(i, lambda vcpu: (vcpu.index, get_ident())) for i in range(2)]
+        assert seen == [(0, m.threads[0].thread.ident), (1, m.threads[1].thread.ident)]     # each on its own
         m.resume()
         wait_for(lambda: states(m) == [State.RUNNING, State.RUNNING])
     finally:

@@ -40,9 +40,9 @@ that wait can never end, so the trap can end the run with a message instead.
 from __future__ import annotations
 
 import codecs
-import threading
-from collections import deque
 
+from ..fifo import deque
+from ..sync import Lock
 from . import data_area as bda
 from .call import BadBuffer, BiosCall, Unsupported, WaitForInterrupt
 
@@ -223,7 +223,7 @@ class Keyboard:
         self._after_cr = False              # the LF of CR LF is not a second Enter
         self._decoder = codecs.getincrementaldecoder("utf-8")("ignore")
         self._ended = False
-        self._lock = threading.Lock()
+        self._lock = Lock()
 
     # --- the host's side -------------------------------------------------------------------------------
     def push(self, data: bytes) -> None:

@@ -7,7 +7,6 @@ segments, CS.L=1 with CS.D=0 in long mode, TR a present busy TSS, EFER.LMA toget
 from __future__ import annotations
 
 import struct
-from enum import Enum
 
 from .. import layout
 from ..kvm import abi
@@ -17,9 +16,13 @@ if TYPE_CHECKING:
     from typing import List, NamedTuple, Tuple
 else:
     from ..named_tuple import NamedTuple
+if TYPE_CHECKING:                 # mypy checks it as the Enum it stands in for (named_values.py)
+    from enum import Enum as NamedValues
+else:
+    from ..named_values import NamedValues
 
 
-class Mode(str, Enum):
+class Mode(str, NamedValues):
     REAL = "real"
     PROTECTED = "protected"
     LONG = "long"

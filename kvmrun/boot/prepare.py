@@ -18,7 +18,6 @@ plan reserves or writes lies inside the first's: if the first plan passed its ch
 """
 from __future__ import annotations
 
-import contextlib
 import struct
 
 from ..errors import LoaderError
@@ -35,7 +34,7 @@ from .setup import BootSetup, check_setup
 
 TYPE_CHECKING = False     # typing is not imported at run time: ~11 ms of every start (named_tuple.py)
 if TYPE_CHECKING:
-    from typing import Callable, Iterator, NamedTuple, Optional, Tuple
+    from typing import Callable, NamedTuple, Optional, Tuple
 else:
     from ..named_tuple import NamedTuple
 
@@ -57,16 +56,19 @@ class ImageBoot(NamedTuple):
     detected: str = ""
 
 
-@contextlib.contextmanager
-def _naming(what: str) -> Iterator[None]:
+class _naming:
     """Loader errors name the file they are about: the one place that puts its path in front. A
     module's errors name the module (boot/modules.py), not the kernel it was given to."""
-    try:
-        yield
-    except ModuleError:
-        raise
-    except LoaderError as err:
-        raise LoaderError(f"{what}: {err}") from None
+
+    def __init__(self, what: str):
+        self.what = what
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, err, traceback) -> None:
+        if isinstance(err, LoaderError) and not isinstance(err, ModuleError):
+            raise LoaderError(f"{self.what}: {err}") from None
 
 
 def plan_boot(config: BootConfig, one_gib_pages: bool) -> Tuple[BootSetup, Mode]:

@@ -7,10 +7,9 @@ same time in the same process (kvmrun.run from two threads) is not in this one's
 """
 from __future__ import annotations
 
-import threading
-
 from ..diagnostics import CR0_FLAGS, CR4_FLAGS, EFER_FLAGS, RFLAGS_FLAGS, decode_flags
 from ..kvm import _call, abi
+from ..sync import get_ident
 from .trace import milliseconds
 
 TYPE_CHECKING = False     # typing is not imported at run time: ~11 ms of every start (named_tuple.py)
@@ -26,7 +25,7 @@ class SetupTrace:
     def __init__(self, output: Callable[[str], None]):
         self.output = output
         self.start_ns = 0
-        self.thread = threading.get_ident()
+        self.thread = get_ident()
         self._previous: Optional[Callable[..., None]] = None
 
     def install(self, start_ns: int) -> None:
@@ -41,7 +40,7 @@ class SetupTrace:
             _call.tracer = previous
 
     def __call__(self, fd: int, request, arg, result) -> None:
-        if threading.get_ident() != self.thread:
+        if get_ident() != self.thread:
             return
         import time
         for line in call_lines(request, arg, result):

@@ -12,7 +12,8 @@ from __future__ import annotations
 import collections
 import os
 import select
-import threading
+
+from ..sync import Lock
 
 from ..kvm.abi import KvmExit
 
@@ -41,7 +42,7 @@ class TraceOutput:
         self._pending = b""
         self._started = False                  # part of _pending's first line is written already
         self.failed = ""                       # why the descriptor stopped taking lines, if it did
-        self._writing = threading.Lock()       # one writer at a time; the others leave it the lines
+        self._writing = Lock()       # one writer at a time; the others leave it the lines
 
     def __call__(self, line: str) -> None:
         lines = self.lines

@@ -35,7 +35,7 @@ source would put its bytes (the keyboard's side of the output buffer).
 """
 from __future__ import annotations
 
-import collections
+from ..fifo import deque
 
 TYPE_CHECKING = False     # typing is not imported at run time: ~11 ms of every start (named_tuple.py)
 if TYPE_CHECKING:
@@ -132,7 +132,7 @@ class I8042:
         self.last_was_command = False
         self._reply: Optional[int] = None            # the controller's unread reply
         self._reply_from_mouse = False
-        self._keyboard: Deque[int] = collections.deque()
+        self._keyboard: Deque[int] = deque()
         self._last_read = 0
         self._awaiting: Optional[int] = None         # the command whose data byte comes next
         self.keyboard = Ps2Keyboard(self)

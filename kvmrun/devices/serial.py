@@ -5,7 +5,7 @@ reported through a callback, so the whole device is testable without a VM.
 """
 from __future__ import annotations
 
-from collections import deque
+from ..fifo import deque
 
 TYPE_CHECKING = False     # typing is not imported at run time: ~11 ms of every start (named_tuple.py)
 if TYPE_CHECKING:

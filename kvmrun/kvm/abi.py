@@ -3,7 +3,6 @@
 Layouts are pinned by tests/test_abi.py against the sizes and offsets the kernel headers give.
 """
 import ctypes
-import functools
 import struct
 from ctypes import c_uint8, c_uint16, c_uint32, c_uint64
 
@@ -407,12 +406,19 @@ def cpuid_buffer(entries: int):
     return buf
 
 
-@functools.lru_cache(maxsize=8)
+_CPUID2_TYPES: dict = {}          # entries -> its type, made once: KVM asks for one or two sizes
+
+
 def _cpuid2_type(entries: int):
-    class _kvm_cpuid2_n(ctypes.Structure):
-        _fields_ = [("nent", c_uint32), ("padding", c_uint32),
-                    ("entries", kvm_cpuid_entry2 * entries)]
-    return _kvm_cpuid2_n
+    made = _CPUID2_TYPES.get(entries)
+    if made is None:
+        class _kvm_cpuid2_n(ctypes.Structure):
+            _fields_ = [("nent", c_uint32), ("padding", c_uint32),
+                        ("entries", kvm_cpuid_entry2 * entries)]
+        if len(_CPUID2_TYPES) >= 8:
+            _CPUID2_TYPES.clear()
+        made = _CPUID2_TYPES[entries] = _kvm_cpuid2_n
+    return made
 
 
 class kvm_coalesced_mmio_zone(ctypes.Structure):

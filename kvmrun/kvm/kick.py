@@ -7,13 +7,14 @@ must do nothing, in a way that is async-signal-safe: it is libc's getpid, which 
 A real-time signal keeps out of the way of signals applications use.
 """
 import ctypes
-import signal
-import threading
+
+from .. import os_signal as signal
+from ..sync import Lock
 
 KICK_SIGNAL = signal.SIGRTMIN + 1
 
 _installed = False
-_lock = threading.Lock()
+_lock = Lock()
 
 
 class _sigaction(ctypes.Structure):

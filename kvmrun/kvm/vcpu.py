@@ -3,7 +3,6 @@ state. Exits are decoded by its KvmRun (run.py)."""
 from __future__ import annotations
 
 import fcntl
-import functools
 import mmap
 import os
 
@@ -36,6 +35,8 @@ class Vcpu:
         self.mapping = self._map
         # One ctypes view over the mapping, made once: run() reads exit_reason through it.
         self.kvm_run = abi.kvm_run.from_buffer(self._map)
+        # The kvm_run mapping as a KvmRun: exit decoding and the IO/MMIO data, bounds-checked.
+        self.run_area = KvmRun(self._map)
 
     # --- running ---------------------------------------------------------------------------------
 
@@ -58,11 +59,6 @@ class Vcpu:
     def request_stop(self) -> None:
         """Make the current or next KVM_RUN return at once (api.rst: KVM_CAP_IMMEDIATE_EXIT)."""
         self.run_area.immediate_exit = True
-
-    @functools.cached_property
-    def run_area(self) -> KvmRun:
-        """The kvm_run mapping as a KvmRun: exit decoding and the IO/MMIO data, bounds-checked."""
-        return KvmRun(self._map)
 
     def io_out_data(self, length: int) -> Optional[bytes]:
         return self.run_area.io_out_data(length)

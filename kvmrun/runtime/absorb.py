@@ -12,7 +12,6 @@ guests/flood64.asm. Plain exits never lose a byte.
 """
 from __future__ import annotations
 
-import contextlib
 import mmap
 import os
 
@@ -24,6 +23,8 @@ TYPE_CHECKING = False     # typing is not imported at run time: ~11 ms of every 
 if TYPE_CHECKING:
     from typing import Callable, Dict, Optional
 
+    from ..cleanup import Cleanup
+
 POST_PORT = 0x80
 ABSORB_AFTER_EXITS = 4096
 
@@ -34,7 +35,7 @@ class KernelAbsorption:
     and the device lock is always taken (the host loop drains it too). The vCPU's loop reads `live`
     when it starts; going live kicks the vCPU, so the loop starts again and sees it."""
 
-    def __init__(self, bus: IoBus, lock, stack: contextlib.ExitStack, kvm, vm, vcpus, com1: int,
+    def __init__(self, bus: IoBus, lock, stack: Cleanup, kvm, vm, vcpus, com1: int,
                  after: int = ABSORB_AFTER_EXITS):
         self.bus = bus
         self.lock = lock

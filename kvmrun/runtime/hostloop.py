@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import os
 import select
-import signal
-import threading
 import time
 
+from .. import os_signal as signal
 from ..outcome import Outcome
 
 TYPE_CHECKING = False     # typing is not imported at run time: ~11 ms of every start (named_tuple.py)
@@ -137,10 +136,11 @@ class HostLoop:
     # --- signals -------------------------------------------------------------------------------------
 
     def _install_handlers(self) -> None:
-        if not self._on_signal or threading.current_thread() is not threading.main_thread():
-            return
         for signum in self._on_signal:
-            self._saved_handlers[signum] = signal.signal(signum, self._handle)
+            try:
+                self._saved_handlers[signum] = signal.signal(signum, self._handle)
+            except ValueError:            # not the main thread: Python sets handlers there only
+                return
 
     def _restore_handlers(self) -> None:
         for signum, handler in self._saved_handlers.items():

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import errno
 import os
-import threading
 import time
 
 from ..dispatch import fast_loop
 from ..errors import KvmError
 from ..kvm.kick import install_kick_handler
 from ..outcome import Outcome
+from ..sync import Condition, Event, RLock
 from .vcpu_thread import FINISH, PAUSE, Call, Resume, State, VcpuThread
 
 TYPE_CHECKING = False     # typing is not imported at run time: ~11 ms of every start (named_tuple.py)
@@ -29,8 +29,8 @@ class Machine:
     def __init__(self, vcpus: Sequence, contexts: Sequence, absorption=None, ending_signals=frozenset(),
                  loop=fast_loop):
         self.vcpus = list(vcpus)
-        self.changed = threading.Condition(threading.RLock())   # RLock: a signal handler may finish() inside
-        self.gate = threading.Event()           # vCPUs enter the guest together, once all threads started
+        self.changed = Condition(RLock())   # RLock: a signal handler may finish() inside
+        self.gate = Event()           # vCPUs enter the guest together, once all threads started
         self.ending = False
         self.outcome: Optional[Outcome] = None
         self.errors: List[BaseException] = []
@@ -192,7 +192,7 @@ class Machine:
         """End the run if it has not ended (interrupted as by SIGINT, when an exception left the host
         loop) and wait until no vCPU thread is left: none may outlive its VM's memory. Another
         KeyboardInterrupt meanwhile does not cut the wait short; it is raised afterwards."""
-        import signal
+        from .. import os_signal as signal
         pending: Optional[BaseException] = None
         while True:
             try:

@@ -11,14 +11,12 @@ sleeps on the machine's condition until a request arrives.
 """
 from __future__ import annotations
 
-import signal
-import threading
-from collections import deque
-from enum import Enum
-
+from .. import os_signal as signal
 from ..dispatch import HALT, KICKED, Pause
+from ..fifo import deque
 from ..kvm.kick import kick
 from ..outcome import Outcome
+from ..sync import Event, Thread, get_ident
 
 TYPE_CHECKING = False     # typing is not imported at run time: ~11 ms of every start (named_tuple.py)
 if TYPE_CHECKING:
@@ -26,9 +24,13 @@ if TYPE_CHECKING:
 
 if TYPE_CHECKING:
     from .machine import Machine
+if TYPE_CHECKING:                 # mypy checks it as the Enum it stands in for (named_values.py)
+    from enum import Enum as NamedValues
+else:
+    from ..named_values import NamedValues
 
 
-class State(Enum):
+class State(NamedValues):
     STARTING = "starting"
     RUNNING = "running"
     PAUSED = "paused"
@@ -42,7 +44,7 @@ class Call:
 
     def __init__(self, fn: Callable[[Any], Any]):
         self.fn = fn
-        self.done = threading.Event()
+        self.done = Event()
         self.result: Any = None
         self.error: Optional[BaseException] = None
 
@@ -90,7 +92,7 @@ class VcpuThread:
         self._keep_stepping: Optional[Callable[[Any], Optional[str]]] = None
         self._held: Optional[Outcome] = None     # a fault a debugger is looking at
         self._ending_signals = ending_signals
-        self.thread = threading.Thread(target=self._main, name=f"vcpu{index}", daemon=True)
+        self.thread = Thread(target=self._main, name=f"vcpu{index}")
 
     # --- from other threads (the machine holds its lock) ------------------------------------------
 
@@ -98,7 +100,7 @@ class VcpuThread:
         """Queue a request and make the vCPU look at its mailbox soon."""
         self._mailbox.append(request)
         self.vcpu.request_stop()                  # KVM_RUN returns at once, now or next time
-        if self._in_loop and self._ident != threading.get_ident():
+        if self._in_loop and self._ident != get_ident():
             kick(self._ident)
         self.machine.changed.notify_all()         # a paused or halted thread wakes to read it
 
@@ -113,7 +115,7 @@ class VcpuThread:
             if machine.ending:
                 self._set(State.FINISHED)         # the run ended while this thread started
                 return
-            self._ident = threading.get_ident()
+            self._ident = get_ident()
             self._in_loop = True
         try:
             machine.gate.wait()
