@@ -7,7 +7,6 @@ Modes change at once (TCSANOW) and unread input is dropped separately: TCSAFLUSH
 for the terminal to take all output, which a stalled terminal never does.
 """
 import os
-import termios
 
 TYPE_CHECKING = False     # typing is not imported at run time: ~11 ms of every start (named_tuple.py)
 if TYPE_CHECKING:
@@ -27,6 +26,7 @@ class raw_input_mode:
         fd = self.fd
         if not os.isatty(fd):
             return
+        import termios                    # here: where stdin is no terminal (CI), never (~0.4 ms)
         try:
             saved = termios.tcgetattr(fd)
         except termios.error:
@@ -51,6 +51,7 @@ class raw_input_mode:
 
 
 def _set(fd: int, mode) -> None:
+    import termios
     try:
         termios.tcsetattr(fd, termios.TCSANOW, mode)
         termios.tcflush(fd, termios.TCIFLUSH)
