@@ -8,6 +8,7 @@ from __future__ import annotations
 import struct
 
 from .layout import PAGE_SIZE, GiB
+from .memo import memoized
 
 TYPE_CHECKING = False     # typing is not imported at run time: ~11 ms of every start (named_tuple.py)
 if TYPE_CHECKING:
@@ -85,16 +86,9 @@ def _table(entries: range) -> bytes:
 
 
 _TABLE = struct.Struct(f"<{_ENTRIES}Q")
-_TABLES_MADE: dict = {}           # (first, step, count) -> the table, at most _TABLES_KEPT of them
-_TABLES_KEPT = 256
 
 
+@memoized(256)
 def _table_bytes(first: int, step: int, count: int) -> bytes:
     # Built once per process: every boot of the same RAM size writes the same tables.
-    key = (first, step, count)
-    table = _TABLES_MADE.get(key)
-    if table is None:
-        if len(_TABLES_MADE) >= _TABLES_KEPT:
-            _TABLES_MADE.clear()
-        table = _TABLES_MADE[key] = _TABLE.pack(*range(first, first + step * count, step), *[0] * (_ENTRIES - count))
-    return table
+    return _TABLE.pack(*range(first, first + step * count, step), *[0] * (_ENTRIES - count))

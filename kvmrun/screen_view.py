@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import unicodedata
 
+from .memo import memoized
 from .screen import Screen
 
 TYPE_CHECKING = False     # typing is not imported at run time: ~11 ms of every start (named_tuple.py)
@@ -25,17 +26,12 @@ if TYPE_CHECKING:
     from re import Pattern
 
 
-_COMPILED: dict = {}
-
-
+@memoized(64)
 def _compiled(pattern: str) -> Pattern[str]:
     """A regular expression compiled when the live view first needs it: a screen shown as text after
     the run does not import `re` (~3 ms of start-up here)."""
-    compiled = _COMPILED.get(pattern)
-    if compiled is None:
-        import re
-        compiled = _COMPILED[pattern] = re.compile(pattern)
-    return compiled
+    import re
+    return re.compile(pattern)
 
 # VGA colour numbers (black, blue, green, cyan, red, magenta, brown, light grey) -> ANSI's (black, red,
 # green, yellow, blue, magenta, cyan, white).

@@ -6,6 +6,8 @@ import ctypes
 import struct
 from ctypes import c_uint8, c_uint16, c_uint32, c_uint64
 
+from ..memo import memoized
+
 TYPE_CHECKING = False     # mypy checks these classes as the IntEnums they stand in for
 if TYPE_CHECKING:
     from enum import IntEnum as IntConstants
@@ -406,19 +408,12 @@ def cpuid_buffer(entries: int):
     return buf
 
 
-_CPUID2_TYPES: dict = {}          # entries -> its type, made once: KVM asks for one or two sizes
-
-
+@memoized(8)
 def _cpuid2_type(entries: int):
-    made = _CPUID2_TYPES.get(entries)
-    if made is None:
-        class _kvm_cpuid2_n(ctypes.Structure):
-            _fields_ = [("nent", c_uint32), ("padding", c_uint32),
-                        ("entries", kvm_cpuid_entry2 * entries)]
-        if len(_CPUID2_TYPES) >= 8:
-            _CPUID2_TYPES.clear()
-        made = _CPUID2_TYPES[entries] = _kvm_cpuid2_n
-    return made
+    class _kvm_cpuid2_n(ctypes.Structure):
+        _fields_ = [("nent", c_uint32), ("padding", c_uint32),
+                    ("entries", kvm_cpuid_entry2 * entries)]
+    return _kvm_cpuid2_n
 
 
 class kvm_coalesced_mmio_zone(ctypes.Structure):
