@@ -6,6 +6,7 @@ int that knows its `.name`, `KvmExit(2)` the constant (ValueError for a value it
 `KvmExit["KVM_EXIT_IO"]` by name, iteration and len() in definition order, `__members__` with
 aliases. Modules import it at run time and enum.IntEnum under TYPE_CHECKING, so mypy checks them
 against the real thing (tests/test_int_constants.py keeps the two alike)."""
+from .named_values import MemberLookup
 
 
 class Constant(int):
@@ -20,11 +21,7 @@ class Constant(int):
     __format__ = int.__format__
 
 
-class _IntConstantsMeta(type):
-    _by_value: dict
-    _order: tuple
-    __members__: dict
-
+class _IntConstantsMeta(MemberLookup):
     def __new__(mcls, name, bases, namespace):
         cls = super().__new__(mcls, name, bases, namespace)
         by_value: dict = {}
@@ -42,21 +39,6 @@ class _IntConstantsMeta(type):
         cls._by_value, cls.__members__ = by_value, members
         cls._order = tuple(dict.fromkeys(order))                 # each constant once, aliases left out
         return cls
-
-    def __call__(cls, value):
-        try:
-            return cls._by_value[value]
-        except (KeyError, TypeError):
-            raise ValueError(f"{value!r} is not a valid {cls.__name__}") from None
-
-    def __getitem__(cls, name: str):
-        return cls.__members__[name]
-
-    def __iter__(cls):
-        return iter(cls._order)
-
-    def __len__(cls) -> int:
-        return len(cls._order)
 
 
 class IntConstants(metaclass=_IntConstantsMeta):

@@ -11,11 +11,31 @@ enum.Enum under TYPE_CHECKING, so mypy checks them against the real thing
 (tests/test_named_values.py keeps the two alike)."""
 
 
-class _NamedValuesMeta(type):
+class MemberLookup(type):
+    """What an Enum class gives of its members: by value (`cls(value)`, ValueError for a value none
+    has), by name (`cls[name]`), and iteration and len() in definition order, aliases left out. Its
+    classes fill in _by_value, __members__ and _order (int_constants.py's too)."""
     _by_value: dict
     _order: tuple
     __members__: dict
 
+    def __call__(cls, value):
+        try:
+            return cls._by_value[value]
+        except (KeyError, TypeError):
+            raise ValueError(f"{value!r} is not a valid {cls.__qualname__}") from None
+
+    def __getitem__(cls, name: str):
+        return cls.__members__[name]
+
+    def __iter__(cls):
+        return iter(cls._order)
+
+    def __len__(cls) -> int:
+        return len(cls._order)
+
+
+class _NamedValuesMeta(MemberLookup):
     def __new__(mcls, name, bases, namespace):
         cls = super().__new__(mcls, name, bases, namespace)
         if namespace.get("_is_root"):
@@ -37,21 +57,7 @@ class _NamedValuesMeta(type):
         return cls
 
     def __call__(cls, value):
-        if isinstance(value, cls):
-            return value
-        try:
-            return cls._by_value[value]
-        except (KeyError, TypeError):
-            raise ValueError(f"{value!r} is not a valid {cls.__qualname__}") from None
-
-    def __getitem__(cls, name: str):
-        return cls.__members__[name]
-
-    def __iter__(cls):
-        return iter(cls._order)
-
-    def __len__(cls) -> int:
-        return len(cls._order)
+        return value if isinstance(value, cls) else super().__call__(value)
 
     def __contains__(cls, member) -> bool:
         return isinstance(member, cls) and member in cls._order
