@@ -223,6 +223,27 @@ def test_hostile_packets_get_errors_and_the_session_goes_on():
     assert status == 7 and out.endswith(b"counter 0x2\n")
 
 
+def test_a_second_gdb_is_turned_away_while_one_is_connected_and_taken_once_it_left():
+    stub = Stub(guest("gdb64.elf"))
+    first = Client(stub.port)
+    assert first.ask(b"?").startswith(b"T05")
+    second = socket.create_connection(("127.0.0.1", stub.port), timeout=30)
+    second.sendall(packet(b"?"))
+    try:
+        answer = second.recv(100)
+    except ConnectionResetError:                              # closed with its packet unread
+        answer = b""
+    assert answer == b""                                      # closed, unanswered
+    second.close()
+    assert first.ask(b"m100000,3") == b"4885ff"              # the first goes on undisturbed
+    first.sock.close()                                       # it leaves without detaching: the next gdb
+    third = Client(stub.port)                                # finds the guest stopped
+    assert third.ask(b"?").startswith(b"T05") and third.ask(b"m100000,3") == b"4885ff"
+    assert third.ask(b"D") == b"OK"
+    status, out, _ = stub.finish()
+    assert status == 7 and out.endswith(b"counter 0x2\n")
+
+
 def test_the_guest_waits_for_gdb_without_timing_out_and_the_timeout_counts_once_it_runs():
     """--timeout stands still while gdb holds the machine, then counts while the guest runs."""
     stub = Stub("--timeout", "0.5", guest("spin64.elf"))

@@ -33,6 +33,7 @@ MAX_MEMORY_READ = (PACKET_SIZE - 4) // 2     # an m reply is two hex digits a by
 MAX_HELD = 32                     # packets kept while the target is being stopped for a new gdb
 SEND_TIMEOUT = 5.0                # seconds a reply may wait for gdb to read before the connection counts as gone
 READ_CHUNK = 1 << 16
+REFUSED_AT_ONCE = 16             # a second gdb's connections closed per wakeup: the loop is never held long
 
 SIGINT = 2
 SIGTRAP = 5
@@ -184,7 +185,34 @@ class GdbServer:
             self._send_packet(reply)
             self._close()
 
+    def refuse_others(self) -> None:
+        """Another gdb while one is connected: its connection is closed at once (gdb says the remote
+        connection closed), and the one connected goes on undisturbed. Not while the one connected
+        has input not yet read: it may be its goodbye (end of file after its last ack), and then the
+        newcomer is taken instead, once the host loop has read it (the listener stays readable)."""
+        if self._input_waiting():
+            return
+        for _ in range(REFUSED_AT_ONCE):
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:                  # BlockingIOError: nobody else is waiting
+                return
+            conn.close()
+
     # --- the connection ---
+
+    def _input_waiting(self) -> bool:
+        """gdb's connection has something to read: data, end of file or an error."""
+        conn = self._conn
+        if conn is None:
+            return True
+        try:
+            conn.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError:
+            pass
+        return True
 
     def _accept(self) -> None:
         try:

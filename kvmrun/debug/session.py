@@ -17,7 +17,7 @@ from ..errors import ConfigError
 TYPE_CHECKING = False     # typing is not imported at run time: ~11 ms of every start (named_tuple.py)
 if TYPE_CHECKING:
     import socket
-    from typing import Callable, Optional, Tuple
+    from typing import Callable, Dict, Optional, Tuple
 
     from ..memory import GuestMemory
     from ..options import BootConfig
@@ -121,7 +121,7 @@ class GdbPlan:
         # gdb lets it go on, the run ends with the fault and its report, as without gdb.
         runtime.hold_fault = lambda thread, outcome: (outcome.reason.value == "fault" and server.connected
                                                       and not server.detached and not server.finished)
-        self._watched = -1
+        self._watched: Dict[int, Callable[[], None]] = {}
         self._watch()
         host.on_wakeup(target.deliver_stop)
         address, port = self.address
@@ -130,15 +130,22 @@ class GdbPlan:
         (self.note or _to_stderr)(message)
 
     def _watch(self) -> None:
-        """Watch what the server reads next: the listener until gdb connects, then the connection."""
-        assert self.server is not None
-        fd = self.server.fileno()
-        if fd != self._watched:
-            if self._watched >= 0:
-                self.host.unwatch(self._watched)
-            if fd >= 0:
-                self.host.watch(fd, self._readable)
-            self._watched = fd
+        """Watch what the server reads next: the listener until gdb connects, then the connection;
+        and while one gdb is connected, the listener too, to turn another one away."""
+        server = self.server
+        assert server is not None
+        wanted: Dict[int, Callable[[], None]] = {}
+        if server.connected and not server.finished:
+            wanted[self.listener.fileno()] = server.refuse_others
+        fd = server.fileno()
+        if fd >= 0:
+            wanted[fd] = self._readable
+        for fd in self._watched.keys() - wanted.keys():
+            self.host.unwatch(fd)
+        for fd, work in wanted.items():
+            if self._watched.get(fd) != work:
+                self.host.watch(fd, work)
+        self._watched = wanted
 
     def _readable(self) -> None:
         # The vCPUs pause by themselves before their first instruction; gdb talks to paused ones.
