@@ -186,8 +186,8 @@ class GdbServer:
             self._close()
 
     def refuse_others(self) -> None:
-        """Another gdb while one is connected: its connection is closed at once (gdb says the remote
-        connection closed), and the one connected goes on undisturbed. Not while the one connected
+        """Another gdb while one is connected: its connection is closed at once (gdb says the target
+        disconnected), and the one connected goes on undisturbed. Not while the one connected
         has input not yet read: it may be its goodbye (end of file after its last ack), and then the
         newcomer is taken instead, once the host loop has read it (the listener stays readable)."""
         if self._input_waiting():
