@@ -245,6 +245,33 @@ class _Worker:
         self.since = 0.0                   # when that one started, as near as the parent can tell
 
 
+def plan_batches(specs: List[GuestSpec], workers: int) -> List[List[int]]:
+    """The guests' indexes in the batches workers are fed, in manifest order. Small batches: a guest
+    boots in a few ms, about what a round trip to a worker costs, yet enough of them that a slow guest
+    does not leave the other workers idle at the end. The guests of one `group` make one batch, where
+    the group's first guest is: one worker runs them one after another, in manifest order (the same
+    promise as pytest-xdist's --dist loadgroup)."""
+    ungrouped = sum(1 for spec in specs if spec.group is None)
+    size = max(1, ungrouped // (workers * 4))
+    batches: List[List[int]] = []
+    groups: Dict[str, List[int]] = {}
+    current: List[int] = []
+    for index, spec in enumerate(specs):
+        if spec.group is None:
+            current.append(index)
+            if len(current) == size:
+                batches.append(current)
+                current = []
+        elif spec.group in groups:
+            groups[spec.group].append(index)
+        else:
+            groups[spec.group] = [index]
+            batches.append(groups[spec.group])
+    if current:
+        batches.append(current)
+    return batches
+
+
 class _Dispatch:
     """One run over a SuiteRun's workers: batches out, outcomes in, dead and stuck workers replaced."""
 
@@ -252,12 +279,7 @@ class _Dispatch:
         self.suite = suite
         self.on_done = on_done
         self.outcomes: Dict[int, GuestOutcome] = {}
-        specs = suite.specs
-        # Small batches: a guest boots in a few ms, about what a round trip to a worker costs, yet
-        # enough of them that a slow guest does not leave the other workers idle at the end.
-        size = max(1, len(specs) // (suite.size * 4))
-        self.queue: Deque[List[int]] = deque(list(range(i, min(i + size, len(specs))))
-                                             for i in range(0, len(specs), size))
+        self.queue: Deque[List[int]] = deque(plan_batches(suite.specs, suite.size))
 
     def run(self) -> List[GuestOutcome]:
         suite, total = self.suite, len(self.suite.specs)
