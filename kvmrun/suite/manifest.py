@@ -36,7 +36,7 @@ class GuestSpec:
     expect_reason: Optional[str] = None    # a Reason's value
     expect_screen: Optional[str] = None    # a regular expression searched in the screen's text
     image_written: Optional[str] = None    # the image as the manifest writes it: what the guest is told
-    group: Optional[str] = None            # pytest-xdist's --dist loadgroup keeps a group on one worker
+    group: Optional[str] = None            # one worker runs a group (kvmrun test; pytest-xdist --dist loadgroup)
     markers: Tuple[str, ...] = ()          # pytest marks, for -m
     results: Optional[str] = None          # "tap" or "ktap": its serial output read for test points (tap.py)
 
