@@ -512,12 +512,8 @@ def wait_until_gone(pidfd: int, pipe_read: int) -> None:
     if pidfd >= 0:
         poller = select.poll()
         poller.register(pidfd, select.POLLIN)
-        while True:
-            try:
-                if poller.poll():
-                    return
-            except InterruptedError:
-                continue
+        poller.poll()                     # no timeout: returns readable only (EINTR is retried, PEP 475)
+        return
     while os.read(pipe_read, 1):
         pass
 
